@@ -1,0 +1,97 @@
+"""Eager argument checks shared by transformations, penalties and loops.
+
+Hyperparameters may be traced arrays (so that a sweep under ``vmap`` compiles
+once); a traced value cannot be inspected at build time, so every check here
+skips tracers and only validates concrete Python / NumPy / JAX values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def is_traced(value: Any) -> bool:
+    """True when ``value`` is an abstract JAX value (inside jit/vmap/grad)."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def concrete_float(value: Any) -> float | None:
+    """The value as a Python float, or None when it is traced, callable or not scalar."""
+    if value is None or callable(value) or is_traced(value):
+        return None
+    arr = np.asarray(value)
+    if arr.ndim != 0:
+        return None
+    return float(arr)
+
+
+def check_scalar(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_callable: bool = False,
+) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite scalar in range.
+
+    Traced values are accepted unchecked (documented limitation). Callables
+    (schedules) are accepted when ``allow_callable``.
+    """
+    if callable(value):
+        if allow_callable:
+            return
+        raise TypeError(f"{name} must be a number, got a callable {value!r}.")
+    if is_traced(value):
+        return
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}.") from e
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got an array of shape {arr.shape}.")
+    v = float(arr)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}.")
+    rng = _range_text(low, high, low_inclusive, high_inclusive)
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        raise ValueError(f"{name} must be in {rng}, got {v}.")
+    if high is not None and (v > high or (v == high and not high_inclusive)):
+        raise ValueError(f"{name} must be in {rng}, got {v}.")
+
+
+def check_tree_nonnegative(name: str, tree: Any) -> None:
+    """Every concrete leaf of ``tree`` is finite and >= 0 (tracers are skipped)."""
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if is_traced(leaf):
+            continue
+        arr = np.asarray(leaf)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, got non-finite entries.")
+        if np.any(arr < 0):
+            raise ValueError(f"{name} must be >= 0, got a minimum of {arr.min()}.")
+
+
+def check_same_structure(name_a: str, a: Any, name_b: str, b: Any) -> None:
+    """Raise ``ValueError`` when two pytrees have different structures."""
+    sa = jax.tree_util.tree_structure(a)
+    sb = jax.tree_util.tree_structure(b)
+    if sa != sb:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same pytree structure; "
+            f"got {sa} and {sb}."
+        )
+
+
+def _range_text(low, high, low_inclusive, high_inclusive) -> str:
+    left = ("[" if low_inclusive else "(") + (f"{low:g}" if low is not None else "-inf")
+    right = (f"{high:g}" if high is not None else "inf") + ("]" if high_inclusive else ")")
+    return f"{left}, {right}"

@@ -1,0 +1,57 @@
+"""Pieces shared by the solver loops."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def tree_all_finite(tree: Any) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        return jnp.array(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def with_extra_args(optimizer: Any) -> optax.GradientTransformationExtraArgs:
+    """Accept any optax transformation; the loops always pass value/grad/value_fn.
+
+    The wrapper is cached per optimizer so that the jitted loops (which take the
+    optimizer as a static argument) are not recompiled on every call.
+    """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            "optimizer must be an optax.GradientTransformation (gradopt's "
+            f"transformations are), got {type(optimizer).__name__}."
+        )
+    try:
+        return _wrap_cached(optimizer)
+    except TypeError:  # unhashable members: wrap without caching
+        return optax.with_extra_args_support(optimizer)
+
+
+@functools.lru_cache(maxsize=256)
+def _wrap_cached(optimizer):
+    return optax.with_extra_args_support(optimizer)
+
+
+def current_iterate(opt_state: Any, params: Any) -> Any:
+    """The point a method reports as its solution.
+
+    Accelerated methods (FISTA, ...) evaluate gradients at an extrapolated point
+    ``y_k`` (the ``params`` the loop sees) and keep the actual iterate ``x_k`` in
+    their state. Such a state is a NamedTuple with a field named ``iterate``;
+    the first one found in ``opt_state`` (in a chain, the first transformation
+    that has one) is returned. Without one, ``params`` is the iterate.
+    """
+    def has_iterate(node):
+        return isinstance(node, tuple) and hasattr(node, "_fields") and "iterate" in node._fields
+
+    for node in jax.tree_util.tree_leaves(opt_state, is_leaf=has_iterate):
+        if has_iterate(node):
+            return node.iterate
+    return params

@@ -1,0 +1,140 @@
+"""``fit``: mini-batch training, each epoch one ``lax.scan``."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradopt.solve import progress as _progress
+from gradopt.solve._common import with_extra_args
+
+
+class FitResult(NamedTuple):
+    """Outcome of :func:`gradopt.fit`: unpack as ``params, losses, state = ...``.
+
+    Attributes:
+      params: trained parameters.
+      losses: ``(epochs,)`` array, the mean training loss of each epoch
+        (sample-weighted mean of the batch losses, measured before each update).
+      opt_state: the final optimizer state.
+    """
+
+    params: Any
+    losses: jax.Array
+    opt_state: Any
+
+
+def fit(
+    loss: Callable[[Any, Any], jax.Array],
+    params: Any,
+    optimizer,
+    data: Any,
+    *,
+    batch_size: int,
+    epochs: int,
+    key: jax.Array,
+    progress: bool = False,
+) -> FitResult:
+    r"""Mini-batch training: shuffle every epoch, one optimizer step per batch.
+
+    For each epoch ``e`` a permutation of the ``n`` samples is drawn from
+    ``fold_in``-style split keys; the first ``n // batch_size`` full batches run
+    inside one ``lax.scan``::
+
+        l_b, g_b = value_and_grad(loss)(p, batch_b)
+        u, s = optimizer.update(g_b, s, p, value=l_b, grad=g_b, value_fn=...)
+        p = apply_updates(p, u)
+
+    **Last partial batch.** When ``r = n % batch_size > 0`` the remaining ``r``
+    samples form one more, smaller batch at the end of the epoch (as PyTorch's
+    ``DataLoader(drop_last=False)``), compiled with its own static shape. So
+    every sample is used exactly once per epoch, none twice and none dropped.
+    ``loss`` must therefore accept a batch of any leading size (a mean over the
+    batch is the usual choice). ``batch_size = n`` is full-batch gradient
+    descent; ``batch_size = 1`` is plain SGD.
+
+    The whole training (all epochs) is one compiled call.
+
+    Args:
+      loss: ``loss(params, batch) -> scalar``, where ``batch`` has the structure
+        of ``data`` with leading size ``batch_size`` (or ``r`` for the last batch).
+      params: initial parameters.
+      optimizer: any ``optax.GradientTransformation``.
+      data: a pytree of arrays sharing the leading axis ``n``.
+      batch_size: in ``[1, n]``.
+      epochs: number of passes over the data (>= 1).
+      key: a ``jax.random`` key for the shuffles.
+      progress: draw a progress bar (epoch, mean loss).
+
+    Returns:
+      :class:`FitResult` ``(params, losses, opt_state)``.
+    """
+    if not callable(loss):
+        raise TypeError(f"loss must be callable, got {type(loss).__name__}.")
+    opt = with_extra_args(optimizer)
+    leaves = jax.tree_util.tree_leaves(data)
+    if not leaves:
+        raise ValueError("data must contain at least one array.")
+    sizes = {int(np.shape(x)[0]) if np.ndim(x) > 0 else None for x in leaves}
+    if None in sizes:
+        raise ValueError("every leaf of data must have a leading (sample) axis; got a scalar leaf.")
+    if len(sizes) != 1:
+        raise ValueError(
+            f"every leaf of data must have the same leading size n; got sizes {sorted(sizes)}."
+        )
+    n = sizes.pop()
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be an integer in [1, n={n}], got {batch_size!r}.")
+    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}.")
+    bar = _progress.open_bar(int(epochs), "epochs") if progress else -1
+    try:
+        p, losses, state = _fit(
+            loss, opt, int(batch_size), int(epochs), bool(progress),
+            params, data, key, jnp.asarray(bar, jnp.int32),
+        )
+    finally:
+        if progress:
+            jax.effects_barrier()
+            _progress.close_bar(bar)
+    return FitResult(p, losses, state)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
+    n = jax.tree_util.tree_leaves(data)[0].shape[0]
+    n_full, rem = divmod(n, batch_size)
+    value_and_grad = jax.value_and_grad(loss)
+
+    def step(carry, idx):
+        p, s = carry
+        batch = jax.tree_util.tree_map(lambda a: jnp.take(a, idx, axis=0), data)
+        value, grad = value_and_grad(p, batch)
+        updates, s = opt.update(grad, s, p, value=value, grad=grad,
+                                value_fn=lambda q: loss(q, batch))
+        p = jax.tree_util.tree_map(lambda a, u: (a + u).astype(a.dtype), p, updates)
+        return (p, s), value
+
+    def epoch(carry, inputs):
+        e, k = inputs
+        perm = jax.random.permutation(k, n)
+        full = perm[: n_full * batch_size].reshape(n_full, batch_size)
+        carry, batch_losses = jax.lax.scan(step, carry, full)
+        total = jnp.sum(batch_losses) * batch_size
+        if rem:
+            carry, last = step(carry, perm[n_full * batch_size:])
+            total = total + last * rem
+        mean = total / n
+        if progress:
+            jax.debug.callback(_progress._host_update, bar, e + 1, mean)
+        return carry, mean
+
+    keys = jax.random.split(key, epochs)
+    (p, s), losses = jax.lax.scan(
+        epoch, (params, opt.init(params)), (jnp.arange(epochs), keys)
+    )
+    return p, losses, s

@@ -1,0 +1,26 @@
+"""Small helpers shared by the transformations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradopt._validation import check_same_structure
+
+
+def learning_rate_at(learning_rate, count):
+    """``learning_rate`` evaluated at step ``count`` when it is a schedule."""
+    return learning_rate(count) if callable(learning_rate) else learning_rate
+
+
+def check_updates_match(updates: Any, params: Any) -> None:
+    """Gradients and parameters must share one pytree structure (checked at trace time)."""
+    if params is not None:
+        check_same_structure("updates (gradients)", updates, "params", params)
+
+
+def cast_like(tree: Any, like: Any) -> Any:
+    """Cast every leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
+    return jax.tree_util.tree_map(lambda t, l: jnp.asarray(t).astype(jnp.asarray(l).dtype), tree, like)
