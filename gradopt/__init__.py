@@ -4,7 +4,9 @@ Layers (see docs/architecture.md): transformations -> penalties -> solver loops
 -> problems -> diagnostics.
 """
 
-from gradopt import prox, transforms
+from gradopt import problems, prox, transforms
+from gradopt.problems import *  # noqa: F401,F403  (names listed in problems.__all__)
+from gradopt.problems import __all__ as _problems_all
 from gradopt.check import GradCheckReport, GradientCheckError, check_grad
 from gradopt.solve import FitResult, Result, Status, current_iterate, fit, minimize
 from gradopt.transforms import *  # noqa: F401,F403  (names listed in transforms.__all__)
@@ -22,7 +24,9 @@ __all__ = [
     "current_iterate",
     "fit",
     "minimize",
+    "problems",
     "prox",
     "transforms",
+    *_problems_all,
     *_transforms_all,
 ]
