@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+
+from gradopt._validation import check_scalar
 
 
 class GradientCheckError(AssertionError):
@@ -29,6 +32,8 @@ class GradCheckReport:
         ``"direction 4"`` in random mode.
       analytic, numerical: the compared values at ``worst_location``.
       mode, eps, rtol, atol, n_checked: the settings and how many values were compared.
+      noise_floor: the largest rounding allowance added to ``atol`` (0 when
+        ``atol`` was given explicitly); see :func:`check_grad`.
     """
 
     ok: bool
@@ -42,23 +47,26 @@ class GradCheckReport:
     rtol: float
     atol: float
     n_checked: int
+    noise_floor: float = 0.0
 
     def __str__(self) -> str:
         verdict = "OK" if self.ok else "MISMATCH"
         return (
             f"gradient check ({self.mode}, {self.n_checked} values, eps={self.eps:.2g}): {verdict}; "
             f"max abs error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}, "
-            f"worst at {self.worst_location} (analytic {self.analytic:.6g}, numerical {self.numerical:.6g})"
+            f"worst at {self.worst_location} (analytic {self.analytic:.6g}, numerical {self.numerical:.6g}); "
+            f"tolerance rtol={self.rtol:.2g}, atol={self.atol:.2g}"
+            + (f" + rounding floor {self.noise_floor:.2g}" if self.noise_floor > 0 else "")
         )
 
 
 def _default_eps(dtype) -> float:
     # Central differences: truncation O(eps^2), rounding O(u/eps): eps ~ u^(1/3).
-    return float(np.finfo(dtype).eps) ** (1.0 / 3.0)
+    return float(jnp.finfo(dtype).eps) ** (1.0 / 3.0)
 
 
 def _default_tols(dtype) -> tuple[float, float]:
-    if np.finfo(dtype).bits >= 64:
+    if jnp.finfo(dtype).bits >= 64:
         return 1e-5, 1e-7
     return 2e-2, 2e-3
 
@@ -93,11 +101,23 @@ def check_grad(
 
     which costs ``2 n_directions`` evaluations: use it for large models.
 
-    The step is scaled per coordinate in full mode, ``eps * max(1, |x_i|)``.
-    Defaults depend on the parameters' dtype: ``eps = u^(1/3)`` (u the machine
-    epsilon: about 6e-6 in float64, 5e-3 in float32), ``rtol, atol = 1e-5, 1e-7``
-    in float64 and ``2e-2, 2e-3`` in float32. An entry fails when
-    ``|a - n| > atol + rtol |n|``.
+    The step is scaled per coordinate in full mode, ``h_i = eps * max(1, |x_i|)``
+    (the quotient divides by the step actually taken after rounding). Defaults
+    depend on the parameters' dtype: ``eps = u^(1/3)`` (u the machine epsilon:
+    about 6e-6 in float64, 5e-3 in float32), which balances the O(h^2)
+    truncation error against the O(u |f| / h) rounding error;
+    ``rtol, atol = 1e-5, 1e-7`` in float64 and ``2e-2, 2e-3`` in float32. An
+    entry fails when ``|a - n| > atol + noise + rtol |n|``, where, with the
+    default ``atol`` only, ``noise = 2 u |f(x)| / h`` is the rounding floor of
+    the finite difference (so a loss of large magnitude, whose small
+    derivatives float32 cannot resolve, does not fail spuriously). Pass
+    ``atol`` explicitly to turn the floor off. A wrong gradient (a buggy
+    ``custom_vjp``, a missing transpose) is off by O(1) relatively and fails.
+
+    Finite differences assume ``fun`` is smooth within ``h`` of ``x``: a
+    difference whose two points straddle a kink (ReLU, abs, max) measures an
+    average slope. float32's step (5e-3) does that more often than float64's;
+    check kinked functions in float64, or away from their kinks.
 
     Args:
       fun: ``fun(params, *args, **kwargs) -> scalar``.
@@ -116,8 +136,17 @@ def check_grad(
         >>> gradopt.check_grad(lambda x: jnp.sum(jnp.sin(x)), jnp.ones(3)).ok
         True
     """
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}.")
     if mode not in ("full", "random"):
         raise ValueError(f"mode must be 'full' or 'random', got {mode!r}.")
+    for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol)):
+        if value is not None:
+            check_scalar(name, value, low=0.0, low_inclusive=(name != "eps"))
+    if mode == "random" and (isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) or n_directions < 1):
+        raise ValueError(f"n_directions must be an integer >= 1, got {n_directions!r}.")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be None or an integer >= 1, got {batch_size!r}.")
     flat, unravel = ravel_pytree(params)
     if flat.size == 0:
         raise ValueError("params must contain at least one entry.")
@@ -127,38 +156,58 @@ def check_grad(
     eps = _default_eps(dtype) if eps is None else float(eps)
     d_rtol, d_atol = _default_tols(dtype)
     rtol = d_rtol if rtol is None else float(rtol)
+    default_atol = atol is None
     atol = d_atol if atol is None else float(atol)
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0, got {eps}.")
 
     f = lambda x: fun(unravel(x), *args, **kwargs)
-    analytic_full = ravel_pytree(jax.grad(lambda p: fun(p, *args, **kwargs))(params))[0]
-
     if mode == "full":
         steps = eps * jnp.maximum(1.0, jnp.abs(flat)).astype(dtype)
-
-        def fd(i):
-            e = jnp.zeros_like(flat).at[i].set(steps[i])
-            return (f(flat + e) - f(flat - e)) / (2 * steps[i])
-
-        numerical = jax.jit(lambda: jax.lax.map(fd, jnp.arange(flat.size), batch_size=batch_size))()
-        analytic = analytic_full
-        labels = _coordinate_labels(params)
+        probes = jnp.arange(flat.size)
     else:
         key = jax.random.PRNGKey(0) if key is None else key
-        dirs = jax.random.normal(key, (n_directions, flat.size), dtype)
-        dirs = dirs / jnp.linalg.norm(dirs, axis=1, keepdims=True)
-        numerical = jax.jit(jax.vmap(lambda v: (f(flat + eps * v) - f(flat - eps * v)) / (2 * eps)))(dirs)
-        analytic = dirs @ analytic_full
-        labels = None
+        probes = _unit_directions(key, int(n_directions), int(flat.size), dtype)
+        steps = np.full((n_directions,), eps)
+
+    def fd(i):
+        up, down = flat[i] + steps[i], flat[i] - steps[i]
+        # Divide by the step actually taken (up - down), not the nominal 2 h.
+        return (f(flat.at[i].set(up)) - f(flat.at[i].set(down))) / (up - down)
+
+    def directional(v):
+        return (f(flat + eps * v) - f(flat - eps * v)) / (2 * eps)
+
+    @jax.jit
+    def compute(params, probes):
+        # One compiled program: the value, jax.grad and all the differences.
+        value = f(ravel_pytree(params)[0])
+        grad = ravel_pytree(jax.grad(lambda p: fun(p, *args, **kwargs))(params))[0]
+        if mode == "random":
+            return value, probes @ grad, jax.vmap(directional)(probes)
+        if batch_size is None or batch_size >= flat.size:
+            return value, grad, jax.vmap(fd)(probes)
+        return value, grad, jax.lax.map(fd, probes, batch_size=batch_size)
+
+    value, analytic, numerical = compute(params, probes)
+    labels = _coordinate_labels(params) if mode == "full" else None
 
     a = np.asarray(analytic, np.float64)
     n = np.asarray(numerical, np.float64)
+    if default_atol:
+        # Rounding floor of a central difference: f is known to about
+        # u |f(x)|, so the quotient to about 2 u |f(x)| / (2 h).
+        f0 = abs(float(np.asarray(value, np.float64)))
+        h = np.asarray(steps, np.float64)
+        noise = 2.0 * float(jnp.finfo(dtype).eps) * f0 / h * np.ones_like(n)
+        noise = np.nan_to_num(noise, nan=0.0, posinf=0.0)
+    else:
+        noise = np.zeros_like(n)
+    tol = atol + noise + rtol * np.abs(n)
     abs_err = np.abs(a - n)
     denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), np.finfo(np.float64).tiny)
-    rel_err = abs_err / denom
-    bad = ~(abs_err <= atol + rtol * np.abs(n))  # NaN counts as bad
-    excess = np.where(bad, np.nan_to_num(abs_err - (atol + rtol * np.abs(n)), nan=np.inf), -np.inf)
+    with np.errstate(invalid="ignore"):
+        rel_err = abs_err / denom
+    bad = ~(abs_err <= tol)  # NaN counts as bad
+    excess = np.where(bad, np.nan_to_num(abs_err - tol, nan=np.inf), -np.inf)
     worst = int(np.argmax(excess)) if bad.any() else int(np.argmax(np.nan_to_num(abs_err, nan=np.inf)))
     where = labels(worst) if labels else f"direction {worst}"
     report = GradCheckReport(
@@ -173,10 +222,18 @@ def check_grad(
         rtol=rtol,
         atol=atol,
         n_checked=int(a.size),
+        noise_floor=float(np.max(noise)),
     )
     if raise_on_error and not report.ok:
         raise GradientCheckError(str(report))
     return report
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _unit_directions(key, count, size, dtype):
+    """``count`` random directions of unit norm in R^size (compiled once per shape)."""
+    dirs = jax.random.normal(key, (count, size), dtype)
+    return dirs / jnp.linalg.norm(dirs, axis=1, keepdims=True)
 
 
 def _coordinate_labels(params):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt.solve import progress as _progress
-from gradopt.solve._common import with_extra_args
+from gradopt.solve._common import check_int, check_params, with_extra_args
 
 
 class FitResult(NamedTuple):
@@ -41,8 +41,9 @@ def fit(
 ) -> FitResult:
     r"""Mini-batch training: shuffle every epoch, one optimizer step per batch.
 
-    For each epoch ``e`` a permutation of the ``n`` samples is drawn from
-    ``fold_in``-style split keys; the first ``n // batch_size`` full batches run
+    ``key`` is split into one key per epoch and each epoch draws its own
+    permutation of the ``n`` samples (so the order differs between epochs and
+    depends on ``key``); the ``n // batch_size`` full batches of an epoch run
     inside one ``lax.scan``::
 
         l_b, g_b = value_and_grad(loss)(p, batch_b)
@@ -71,7 +72,20 @@ def fit(
       progress: draw a progress bar (epoch, mean loss).
 
     Returns:
-      :class:`FitResult` ``(params, losses, opt_state)``.
+      :class:`FitResult` ``(params, losses, opt_state)``, where
+      ``losses[e] = (sum_b |B_b| l_b) / n`` is the sample-weighted mean of the
+      epoch's batch losses ``l_b`` (each measured before its update): the mean
+      per-sample loss of the epoch when ``loss`` averages over its batch.
+
+    Example::
+
+        >>> import jax, jax.numpy as jnp, gradopt
+        >>> X = jnp.arange(10.0).reshape(5, 2); y = X @ jnp.array([1.0, -1.0])
+        >>> mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+        >>> w, losses, _ = gradopt.fit(mse, jnp.zeros(2), gradopt.descent(0.01), (X, y),
+        ...                            batch_size=2, epochs=3, key=jax.random.key(0))
+        >>> losses.shape
+        (3,)
     """
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}.")
@@ -87,10 +101,16 @@ def fit(
             f"every leaf of data must have the same leading size n; got sizes {sorted(sizes)}."
         )
     n = sizes.pop()
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or not 1 <= batch_size <= n:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be an integer in [1, n={n}], got {batch_size!r}.")
-    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}.")
+    epochs = check_int("epochs", epochs, 1)
+    if key is None or not hasattr(key, "dtype"):
+        raise TypeError(
+            "key must be a jax.random key (jax.random.key(0) or jax.random.PRNGKey(0)), "
+            f"got {key!r}."
+        )
+    check_params(params)
     bar = _progress.open_bar(int(epochs), "epochs") if progress else -1
     try:
         p, losses, state = _fit(

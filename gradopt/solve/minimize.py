@@ -7,12 +7,17 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gradopt._validation import check_scalar, is_traced
 from gradopt.prox.base import Penalty
 from gradopt.solve import progress as _progress
-from gradopt.solve._common import current_iterate, tree_all_finite, with_extra_args
+from gradopt.solve._common import (
+    check_int,
+    check_params,
+    current_iterate,
+    tree_all_finite,
+    with_extra_args,
+)
 from gradopt.solve.result import Result, Status
 from gradopt.transforms.clipping import global_norm
 
@@ -80,8 +85,8 @@ def minimize(
         >>> import jax.numpy as jnp, gradopt
         >>> res = gradopt.minimize(lambda p: jnp.sum((p - 3.0) ** 2), jnp.zeros(2),
         ...                        gradopt.descent(0.25), tol=1e-6)
-        >>> res.status_name, res.params
-        ('CONVERGED', Array([3., 3.], dtype=float32))
+        >>> res.status_name, [round(float(v), 4) for v in res.params]
+        ('CONVERGED', [3.0, 3.0])
     """
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}.")
@@ -91,10 +96,9 @@ def minimize(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
     if not is_traced(max_steps):
-        if int(max_steps) != max_steps or max_steps < 0:
-            raise ValueError(f"max_steps must be an integer >= 0, got {max_steps!r}.")
+        max_steps = check_int("max_steps", max_steps, 0)
     check_scalar("tol", tol, low=0.0)
-    _check_params(params)
+    check_params(params)
 
     bar = _progress.open_bar(int(max_steps), "steps") if progress else -1
     try:
@@ -106,17 +110,6 @@ def minimize(
         if progress:
             jax.effects_barrier()
             _progress.close_bar(bar)
-
-
-def _check_params(params):
-    leaves = jax.tree_util.tree_leaves(params)
-    if not leaves:
-        raise ValueError("params must contain at least one array.")
-    for leaf in leaves:
-        if not is_traced(leaf) and not jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact):
-            raise TypeError(
-                f"params leaves must be floating point arrays, got dtype {jnp.asarray(leaf).dtype}."
-            )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))

@@ -21,6 +21,19 @@ def check_updates_match(updates: Any, params: Any) -> None:
         check_same_structure("updates (gradients)", updates, "params", params)
 
 
-def cast_like(tree: Any, like: Any) -> Any:
-    """Cast every leaf of ``tree`` to the dtype of the matching leaf of ``like``."""
-    return jax.tree_util.tree_map(lambda t, l: jnp.asarray(t).astype(jnp.asarray(l).dtype), tree, like)
+def like(scalar: Any, leaf: Any) -> jax.Array:
+    """A hyperparameter cast to the dtype of ``leaf``.
+
+    Hyperparameters are rounded to each leaf's dtype before they multiply it
+    (as optax's schedules and PyTorch's ``alpha=`` arguments do), so a float64
+    (possibly traced) learning rate never promotes a float32 or bfloat16
+    update, and the arithmetic runs in the parameters' own precision.
+    """
+    return jnp.asarray(scalar, dtype=jnp.result_type(leaf))
+
+
+def cast_like(tree: Any, like_tree: Any) -> Any:
+    """Cast every leaf of ``tree`` to the dtype of the matching leaf of ``like_tree``."""
+    return jax.tree_util.tree_map(
+        lambda t, l: jnp.asarray(t).astype(jnp.result_type(l)), tree, like_tree
+    )

@@ -1,0 +1,154 @@
+"""gradopt.fit: every sample once per epoch, shuffling, full batch = descent, weighted epoch means."""
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradopt
+
+RNG = np.random.RandomState(4)
+N, D = 10, 3
+X = RNG.randn(N, D)
+W_TRUE = RNG.randn(D)
+Y = X @ W_TRUE + 0.1 * RNG.randn(N)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 10])
+def test_every_sample_used_exactly_once_per_epoch(batch_size):
+    # loss(p, idx) = sum(p[idx]) has gradient 1 on the batch's samples: with
+    # descent(1.0), each visit subtracts exactly 1 from that sample's entry.
+    loss = lambda p, idx: jnp.sum(p[idx])
+    epochs = 3
+    res = gradopt.fit(loss, jnp.zeros(N), gradopt.descent(1.0), jnp.arange(N),
+                      batch_size=batch_size, epochs=epochs, key=jax.random.key(0))
+    np.testing.assert_array_equal(res.params, np.full(N, -float(epochs)))
+
+
+class RecorderState(NamedTuple):
+    count: jax.Array
+    log: jax.Array  # (total steps, n): row k = the samples of step k's batch
+
+
+def recorder(total_steps: int) -> optax.GradientTransformation:
+    """Logs which samples each step used (the gradient of the probe leaf is their
+    indicator), then zeroes the probe's update so that the probe stays at 0."""
+
+    def init(params):
+        return RecorderState(jnp.zeros([], jnp.int32), jnp.zeros((total_steps, N)))
+
+    def update(updates, state, params=None):
+        log = state.log.at[state.count].set(updates["probe"])
+        updates = {**updates, "probe": jnp.zeros_like(updates["probe"])}
+        return updates, RecorderState(state.count + 1, log)
+
+    return optax.GradientTransformation(init, update)
+
+
+def mse_with_probe(p, batch):
+    x, y, idx = batch
+    return jnp.mean((x @ p["w"] - y) ** 2) + jnp.sum(p["probe"][idx])
+
+
+@functools.lru_cache(maxsize=None)  # one optimizer object per setting: fit compiles once
+def recorded_optimizer(total_steps, lr):
+    return gradopt.chain(recorder(total_steps), gradopt.descent(lr))
+
+
+def run_recorded(batch_size, epochs, key, lr=0.05):
+    steps_per_epoch = -(-N // batch_size)
+    opt = recorded_optimizer(epochs * steps_per_epoch, lr)
+    params = {"w": jnp.zeros(D), "probe": jnp.zeros(N)}
+    res = gradopt.fit(mse_with_probe, params, opt, (jnp.asarray(X), jnp.asarray(Y), jnp.arange(N)),
+                      batch_size=batch_size, epochs=epochs, key=key)
+    log = np.asarray(res.opt_state[0].log)
+    return res, log.reshape(epochs, steps_per_epoch, N)
+
+
+def test_epoch_losses_are_sample_weighted_means_python_recomputation():
+    batch_size, epochs, lr = 4, 3, 0.05  # batches of 4, 4 and a last one of 2
+    res, log = run_recorded(batch_size, epochs, jax.random.key(1), lr)
+    w = np.zeros(D)
+    for e in range(epochs):
+        np.testing.assert_array_equal(log[e].sum(axis=0), np.ones(N))  # each sample once
+        np.testing.assert_array_equal(log[e].sum(axis=1), [4, 4, 2])  # last batch partial
+        total, naive = 0.0, []
+        for row in log[e]:
+            idx = np.flatnonzero(row)
+            r = X[idx] @ w - Y[idx]
+            batch_loss = np.mean(r**2)
+            total += len(idx) * batch_loss
+            naive.append(batch_loss)
+            w = w - lr * (2.0 / len(idx)) * X[idx].T @ r
+        np.testing.assert_allclose(res.losses[e], total / N, rtol=1e-12)
+        assert abs(np.mean(naive) - total / N) > 1e-6  # the weighting matters here
+    np.testing.assert_allclose(res.params["w"], w, rtol=1e-12)
+    np.testing.assert_array_equal(res.params["probe"], np.zeros(N))
+
+
+def test_shuffling_differs_between_epochs_and_depends_on_key():
+    _, log_a = run_recorded(1, 3, jax.random.key(7))
+    _, log_a2 = run_recorded(1, 3, jax.random.key(7))
+    _, log_b = run_recorded(1, 3, jax.random.key(8))
+    orders = [np.argmax(log_a[e], axis=1) for e in range(3)]  # SGD: one sample per step
+    for order in orders:
+        np.testing.assert_array_equal(np.sort(order), np.arange(N))  # a permutation
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    np.testing.assert_array_equal(log_a, log_a2)  # same key, same shuffles
+    assert not np.array_equal(log_a, log_b)
+
+
+def test_full_batch_equals_gradient_descent_trajectory():
+    lr, epochs = 0.05, 6
+    mse = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
+    res = gradopt.fit(mse, jnp.zeros(D), gradopt.descent(lr), (jnp.asarray(X), jnp.asarray(Y)),
+                      batch_size=N, epochs=epochs, key=jax.random.key(2))
+    w, losses = np.zeros(D), []
+    for _ in range(epochs):
+        r = X @ w - Y
+        losses.append(np.mean(r**2))
+        w = w - lr * (2.0 / N) * X.T @ r
+    np.testing.assert_allclose(res.losses, losses, rtol=1e-12)
+    np.testing.assert_allclose(res.params, w, rtol=1e-12)
+    assert np.all(np.diff(res.losses) < 0)
+
+
+def test_momentum_training_reduces_loss_float32_and_keeps_dtype():
+    data = (jnp.asarray(X, jnp.float32), jnp.asarray(Y, jnp.float32))
+    mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+    res = gradopt.fit(mse, jnp.zeros(D, jnp.float32), gradopt.nesterov(0.02, 0.9), data,
+                      batch_size=3, epochs=60, key=jax.random.key(3))
+    assert res.params.dtype == jnp.float32
+    w_ls = np.linalg.lstsq(X, Y, rcond=None)[0]
+    np.testing.assert_allclose(res.params, w_ls, atol=0.05)
+    assert float(res.losses[-1]) < 0.1 * float(res.losses[0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, name",
+    [
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(batch_size=N + 1), ValueError, "batch_size"),
+        (dict(batch_size=2.5), ValueError, "batch_size"),
+        (dict(epochs=0), ValueError, "epochs"),
+        (dict(epochs=-2), ValueError, "epochs"),
+        (dict(key=None), TypeError, "key"),
+        (dict(data=(np.ones((N, 2)), np.ones(N - 1))), ValueError, "leading size"),
+        (dict(data=()), ValueError, "data"),
+        (dict(loss="mse"), TypeError, "loss"),
+        (dict(optimizer=optax.sgd), TypeError, "optimizer"),
+        (dict(params=jnp.zeros(D, jnp.int32)), TypeError, "params"),
+    ],
+)
+def test_bad_input(kwargs, exc, name):
+    args = dict(loss=lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2), params=jnp.zeros(D),
+                optimizer=gradopt.descent(0.1), data=(X, Y), batch_size=2, epochs=1,
+                key=jax.random.key(0))
+    args.update(kwargs)
+    with pytest.raises(exc, match=name):
+        gradopt.fit(args.pop("loss"), args.pop("params"), args.pop("optimizer"), args.pop("data"),
+                    **args)

@@ -1,0 +1,227 @@
+"""gradopt.minimize: closed-form solutions, stopping statuses, divergence, vmap, caching, bad input."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gradopt
+from gradopt import Status
+
+RNG = np.random.RandomState(3)
+M = RNG.randn(8, 5)
+Q = M.T @ M + 0.5 * np.eye(5)  # strongly convex: mu = 0.5 + lambda_min(M^T M)
+BVEC = RNG.randn(5)
+X_STAR = np.linalg.solve(Q, BVEC)
+L = np.linalg.eigvalsh(Q).max()
+
+
+def quadratic(x, Q, b):
+    return 0.5 * x @ Q @ x - b @ x
+
+
+X0 = jnp.zeros(5)
+ARGS = (jnp.asarray(Q), jnp.asarray(BVEC))
+
+
+@pytest.mark.parametrize(
+    "name, opt",
+    [
+        ("descent", gradopt.descent(1.0 / L)),
+        ("momentum", gradopt.momentum(1.0 / L, 0.8)),
+        ("nesterov", gradopt.nesterov(1.0 / L, 0.8)),
+        ("clip+nesterov", gradopt.chain(gradopt.clip_by_global_norm(1.0), gradopt.nesterov(1.0 / L, 0.8))),
+        ("adam", optax.adam(optax.exponential_decay(0.1, 200, 0.5))),
+        ("lbfgs", optax.lbfgs()),
+    ],
+)
+def test_quadratic_reaches_closed_form_solution(name, opt):
+    res = gradopt.minimize(quadratic, X0, opt, *ARGS, max_steps=5000, tol=1e-9)
+    assert res.status_name == "CONVERGED", (name, res)
+    assert bool(res.converged) and not bool(res.diverged)
+    np.testing.assert_allclose(res.params, X_STAR, rtol=1e-7, atol=1e-8)
+    # the reported value and gradient norm are those of the returned point
+    np.testing.assert_allclose(res.value, quadratic(X_STAR, Q, BVEC), rtol=1e-12)
+    assert float(res.grad_norm) <= 1e-9
+    np.testing.assert_allclose(res.grad_norm, np.linalg.norm(Q @ np.asarray(res.params) - BVEC), rtol=1e-5)
+    assert 0 < int(res.steps) < 5000
+    assert float(res.best_value) <= float(res.value) + 1e-15
+
+
+def test_keyword_data_and_descent_step_count_matches_theory():
+    # descent with step 1/L on a quadratic: the error contracts by at most (1 - mu/L) per step
+    res = gradopt.minimize(lambda x, Q, b: quadratic(x, Q, b), X0, gradopt.descent(1.0 / L),
+                           Q=ARGS[0], b=ARGS[1], max_steps=20000, tol=1e-8)
+    mu = np.linalg.eigvalsh(Q).min()
+    g0 = np.linalg.norm(BVEC)
+    bound = np.ceil(np.log(1e-8 / g0) / np.log(1 - mu / L)) + 1
+    assert res.status_name == "CONVERGED"
+    assert int(res.steps) <= bound
+
+
+def test_max_steps_status_and_params_equal_recurrence():
+    lr = 0.5 / L
+    res = gradopt.minimize(quadratic, X0, gradopt.descent(lr), *ARGS, max_steps=7, tol=1e-12)
+    assert res.status_name == "MAX_STEPS" and int(res.status) == Status.MAX_STEPS
+    assert int(res.steps) == 7
+    x = np.zeros(5)
+    for _ in range(7):
+        x = x - lr * (Q @ x - BVEC)
+    np.testing.assert_allclose(res.params, x, rtol=1e-12)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC), rtol=1e-12)
+    np.testing.assert_allclose(res.grad_norm, np.linalg.norm(Q @ x - BVEC), rtol=1e-10)
+
+
+def test_max_steps_zero_takes_no_step():
+    res = gradopt.minimize(quadratic, X0, gradopt.descent(0.1), *ARGS, max_steps=0)
+    assert res.status_name == "MAX_STEPS" and int(res.steps) == 0
+    np.testing.assert_array_equal(res.params, X0)
+
+
+def test_diverged_returns_last_finite_iterate():
+    a = np.array([1.0, 2.0, 3.0])
+    f = lambda x: 0.5 * jnp.sum(jnp.asarray(a) * x**2)
+    lr = 4.0  # |1 - lr a_i| = 3, 7, 11 > 1: the iterates blow up geometrically
+    x0 = np.array([1.0, -1.0, 0.5])
+    res = gradopt.minimize(f, jnp.asarray(x0), gradopt.descent(lr), max_steps=10_000)
+    # NumPy: iterate until the loss, gradient or parameters stop being finite
+    x, k = x0, 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while True:
+            nxt = x - lr * a * x
+            k += 1
+            if not (np.all(np.isfinite(nxt)) and np.isfinite(0.5 * np.sum(a * nxt**2))
+                    and np.all(np.isfinite(a * nxt))):
+                break
+            x = nxt
+    assert res.status_name == "DIVERGED" and bool(res.diverged)
+    assert int(res.steps) == k
+    assert np.all(np.isfinite(res.params)) and np.isfinite(float(res.value))
+    np.testing.assert_allclose(res.params, x, rtol=1e-10)
+    np.testing.assert_allclose(res.value, 0.5 * np.sum(a * x**2), rtol=1e-10)
+    # the best point seen is the start (every step increased the loss)
+    np.testing.assert_array_equal(res.best_params, x0)
+
+
+def test_non_finite_start_is_diverged_at_step_zero():
+    res = gradopt.minimize(lambda x: jnp.sum(jnp.log(x)), jnp.array([-1.0, 1.0]), gradopt.descent(0.1))
+    assert res.status_name == "DIVERGED" and int(res.steps) == 0
+
+
+def test_converged_at_step_zero_at_the_optimum():
+    f = lambda x, t: jnp.sum((x - t) ** 2)
+    t = jnp.array([3.0, -1.0])
+    res = gradopt.minimize(f, t, gradopt.momentum(0.1, 0.9), t)
+    assert res.status_name == "CONVERGED" and int(res.steps) == 0
+    np.testing.assert_array_equal(res.params, t)
+    assert float(res.grad_norm) == 0.0
+
+
+def test_vmap_over_targets_and_learning_rates():
+    f = lambda x, t: 0.5 * jnp.sum((x - t) ** 2)
+    targets = jnp.asarray(RNG.randn(4, 3))
+    lrs = jnp.array([0.1, 0.3, 0.5, 0.9])
+
+    def solve(t, lr):
+        return gradopt.minimize(f, jnp.zeros(3), gradopt.descent(lr), t, tol=1e-10, max_steps=500)
+
+    res = jax.vmap(solve)(targets, lrs)
+    np.testing.assert_allclose(res.params, targets, atol=1e-10)
+    assert res.status_name == ",".join(["CONVERGED"] * 4)
+    # each element stops at its own step: ||x_k - t|| = (1 - lr)^k ||t||
+    for i in range(4):
+        lr, nt = float(lrs[i]), float(np.linalg.norm(targets[i]))
+        k = int(np.ceil(np.log(1e-10 / nt) / np.log(1 - lr)))
+        assert abs(int(res.steps[i]) - k) <= 1
+        single = solve(targets[i], lrs[i])
+        assert int(single.steps) == int(res.steps[i])
+        np.testing.assert_allclose(single.params, res.params[i], rtol=1e-12)
+
+
+def test_jit_of_minimize_and_traced_tol_and_max_steps():
+    f = lambda x: jnp.sum((x - 2.0) ** 2)
+    opt = gradopt.descent(0.25)
+    run = jax.jit(lambda tol, n: gradopt.minimize(f, jnp.zeros(2), opt, tol=tol, max_steps=n))
+    loose, capped = run(1e-2, 100), run(1e-12, 3)
+    assert loose.status_name == "CONVERGED" and capped.status_name == "MAX_STEPS"
+    assert int(capped.steps) == 3 and int(loose.steps) < int(run(1e-8, 100).steps)
+
+
+def test_no_recompilation_for_same_fun_and_optimizer():
+    traces = []
+
+    def fun(x, t):
+        traces.append(1)
+        return jnp.sum((x - t) ** 2)
+
+    opt = gradopt.nesterov(0.1, 0.5)
+    gradopt.minimize(fun, jnp.zeros(3), opt, jnp.ones(3))
+    first = len(traces)
+    assert first > 0
+    r = gradopt.minimize(fun, jnp.ones(3), opt, jnp.asarray(np.full(3, 5.0)), tol=1e-9, max_steps=300)
+    assert len(traces) == first  # new data, tol and max_steps: same compiled loop
+    np.testing.assert_allclose(r.params, 5.0, rtol=1e-9)
+
+
+class AverageState(NamedTuple):
+    count: jax.Array
+    iterate: jax.Array  # a field named ``iterate``: minimize reports it
+
+
+def iterate_averaging() -> optax.GradientTransformation:
+    """Polyak-Ruppert averaging of the points the loop visits (for the test)."""
+
+    def init(params):
+        return AverageState(jnp.zeros([], jnp.int32), params)
+
+    def update(updates, state, params):
+        new = params + updates
+        k = state.count + 1
+        return updates, AverageState(k, state.iterate + (new - state.iterate) / (k + 1))
+
+    return optax.GradientTransformation(init, update)
+
+
+def test_result_params_is_the_state_iterate_when_present():
+    f = lambda x: 0.5 * jnp.sum(x**2)
+    opt = gradopt.chain(gradopt.descent(0.5), iterate_averaging())
+    res = gradopt.minimize(f, jnp.array([8.0]), opt, max_steps=3, tol=0.0)
+    # visited points 8, 4, 2, 1; their average is 15/4
+    np.testing.assert_allclose(res.params, [15 / 4])
+    np.testing.assert_allclose(res.value, 0.5 * (15 / 4) ** 2)
+
+
+def test_float32_params_stay_float32():
+    res = gradopt.minimize(quadratic, jnp.zeros(5, jnp.float32), gradopt.nesterov(1.0 / L, 0.5),
+                           jnp.asarray(Q, jnp.float32), jnp.asarray(BVEC, jnp.float32),
+                           tol=1e-4, max_steps=3000)
+    assert res.params.dtype == jnp.float32
+    assert res.status_name == "CONVERGED"
+    np.testing.assert_allclose(res.params, X_STAR, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, name",
+    [
+        (dict(max_steps=-1), ValueError, "max_steps"),
+        (dict(max_steps=2.5), ValueError, "max_steps"),
+        (dict(max_steps="10"), ValueError, "max_steps"),
+        (dict(max_steps=None), TypeError, "max_steps"),
+        (dict(tol=-1e-3), ValueError, "tol"),
+        (dict(tol=float("nan")), ValueError, "tol"),
+        (dict(fun=3.0), TypeError, "fun"),
+        (dict(optimizer=optax.adam), TypeError, "optimizer"),
+        (dict(optimizer="sgd"), TypeError, "optimizer"),
+        (dict(params=jnp.arange(3)), TypeError, "params"),
+        (dict(params={}), ValueError, "params"),
+        (dict(penalty=0.1), TypeError, "penalty"),
+    ],
+)
+def test_bad_input(kwargs, exc, name):
+    args = dict(fun=lambda x: jnp.sum(x**2), params=jnp.ones(3), optimizer=gradopt.descent(0.1))
+    args.update(kwargs)
+    with pytest.raises(exc, match=name):
+        gradopt.minimize(args.pop("fun"), args.pop("params"), args.pop("optimizer"), **args)
