@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import chex
 import jax
+import jax.numpy as jnp
 import optax
 
 from gradopt._validation import check_scalar
@@ -89,7 +90,7 @@ def projected_gradient(
 
     def init_fn(params):
         del params
-        return ProjectedGradientState(count=jax.numpy.zeros([], jax.numpy.int32))
+        return ProjectedGradientState(count=jnp.zeros([], jnp.int32))
 
     def update_fn(updates, state, params=None):
         if params is None:
