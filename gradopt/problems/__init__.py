@@ -1,5 +1,31 @@
 """Ready-made problems (the lasso family) with duality-gap certificates."""
 
 from gradopt.problems._result import SparseResult
+from gradopt.problems.group import group_lasso, group_lasso_alpha_max
+from gradopt.problems.lasso import (
+    LassoPath,
+    elastic_net,
+    elastic_net_duality_gap,
+    lasso,
+    lasso_alpha_max,
+    lasso_batch,
+    lasso_duality_gap,
+    lasso_path,
+)
+from gradopt.problems.logistic import sparse_logistic, sparse_logistic_alpha_max
 
-__all__ = ["SparseResult"]
+__all__ = [
+    "LassoPath",
+    "SparseResult",
+    "elastic_net",
+    "elastic_net_duality_gap",
+    "lasso",
+    "lasso_alpha_max",
+    "lasso_batch",
+    "lasso_duality_gap",
+    "lasso_path",
+    "group_lasso",
+    "group_lasso_alpha_max",
+    "sparse_logistic",
+    "sparse_logistic_alpha_max",
+]

@@ -1,0 +1,666 @@
+r"""The lasso and the elastic net: fast solvers with duality-gap certificates,
+regularization paths and batched (``vmap``) solves.
+
+Objectives (scikit-learn's scaling, ``n`` samples)::
+
+    lasso:        P(w, b) = 1/(2n) ||y - X w - b||^2 + alpha ||w||_1
+    elastic net:  P(w, b) = 1/(2n) ||y - X w - b||^2 + alpha l1_ratio ||w||_1
+                            + alpha (1 - l1_ratio)/2 ||w||^2
+
+With ``fit_intercept=True`` the intercept ``b`` is unpenalized: ``X`` and ``y``
+are centered, the centered problem is solved and ``b = mean(y) - mean(X) w``.
+
+Certificate. With ``r`` the (centered) residual and ``g = X^T r / n``, the
+dual point is the residual rescaled to be dual feasible, ``theta = mu r``
+(Massias, Gramfort & Salmon 2018 "Celer"; Ndiaye et al. 2017 "Gap safe
+screening rules"), see :func:`lasso_duality_gap`. ``gap = P(w) - D(theta)``
+bounds the suboptimality ``P(w) - P*`` from above, so a result with
+``gap <= tol * P(0)`` is certified ``tol``-optimal relative to ``P(0)``.
+
+Solvers (chosen by shape; see ``docs/lasso.md``): cyclic coordinate descent
+with Anderson extrapolation and guarded active-set Newton steps, on the Gram
+matrix ``X^T X / n`` when ``p`` is small, and inside growing working sets
+(support plus the features that violate their optimality conditions the most)
+otherwise. All numerical work is compiled with JAX (``jax.jit``), with static
+shapes (working sets are padded to a few size buckets), and runs unchanged on
+CPU, GPU and TPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradopt._validation import check_scalar, is_traced
+from gradopt.problems import _cd
+from gradopt.problems import _workingset as _ws
+from gradopt.problems._gap import _dual_from_scalars
+from gradopt.problems._result import SparseResult
+
+__all__ = [
+    "LassoPath",
+    "elastic_net",
+    "elastic_net_duality_gap",
+    "lasso",
+    "lasso_alpha_max",
+    "lasso_batch",
+    "lasso_duality_gap",
+    "lasso_path",
+]
+
+DEFAULT_MAX_ITER = 10_000
+DEFAULT_MAX_OUTER = 50
+GRAM_MAX_P = 256  # solver="auto": full Gram matrix when p <= GRAM_MAX_P
+
+
+# --------------------------------------------------------------------------- #
+# input checks
+# --------------------------------------------------------------------------- #
+
+
+def _float_dtype(*arrays) -> jnp.dtype:
+    """float64 when x64 is enabled and an input is float64; float32 otherwise."""
+    kinds = [np.dtype(a.dtype) for a in arrays if hasattr(a, "dtype")]
+    want64 = any(k == np.float64 for k in kinds) or any(
+        np.issubdtype(k, np.integer) or k == np.bool_ for k in kinds
+    )
+    if want64 and jax.config.jax_enable_x64:
+        return jnp.dtype(jnp.float64)
+    return jnp.dtype(jnp.float32)
+
+
+def _as_array(name: str, a: Any):
+    """NumPy / JAX array from ``a``; scipy.sparse is densified with a warning."""
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # scipy.sparse, without importing scipy
+        warnings.warn(
+            f"{name} is a scipy.sparse matrix: gradopt's lasso solvers are dense; it is "
+            "converted to a dense array (memory n * p).",
+            UserWarning,
+            stacklevel=4,
+        )
+        a = a.toarray()
+    if isinstance(a, jax.Array) or is_traced(a):
+        arr = a
+    else:
+        arr = np.asarray(a)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating)
+        or np.issubdtype(arr.dtype, np.integer)
+        or arr.dtype == np.bool_
+    ):
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}.")
+    return arr
+
+
+def _check_finite(name: str, arr) -> None:
+    if is_traced(arr):
+        return
+    if not bool(np.all(np.isfinite(np.asarray(arr)))):
+        raise ValueError(f"{name} must not contain NaN or inf.")
+
+
+def _check_data(X, y, *, batched: bool = False):
+    """Validate shapes and finiteness; return (X, y) as arrays (not yet cast)."""
+    X = _as_array("X", X)
+    y = _as_array("y", y)
+    xdim, ydim = (2, 1) if not batched else (X.ndim, y.ndim)
+    if not batched:
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array (n_samples, n_features), got shape {X.shape}.")
+        if y.ndim != 1:
+            raise ValueError(f"y must be a 1-D array (n_samples,), got shape {y.shape}.")
+    else:
+        if xdim not in (2, 3):
+            raise ValueError(
+                f"X must have shape (n, p) or (batch, n, p), got shape {X.shape}."
+            )
+        if ydim not in (1, 2):
+            raise ValueError(f"y must have shape (n,) or (batch, n), got shape {y.shape}.")
+    if X.shape[-2] != y.shape[-1]:
+        raise ValueError(
+            f"X and y must have the same number of samples: X has {X.shape[-2]} rows, "
+            f"y has {y.shape[-1]} entries."
+        )
+    if X.shape[-2] < 1 or X.shape[-1] < 1:
+        raise ValueError(f"X must have at least one sample and one feature, got shape {X.shape}.")
+    _check_finite("X", X)
+    _check_finite("y", y)
+    return X, y
+
+
+def _check_common(alpha, l1_ratio, tol, max_iter):
+    check_scalar("alpha", alpha, low=0.0)
+    check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
+    check_scalar("tol", tol, low=0.0, low_inclusive=False)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}.")
+
+
+# --------------------------------------------------------------------------- #
+# duality gap (public)
+# --------------------------------------------------------------------------- #
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+def _gap_impl(X, y, w, b, a1, a2, fit_intercept):
+    n = X.shape[0]
+    r = y - X @ w - b
+    P = 0.5 * (r @ r) / n + a1 * jnp.sum(jnp.abs(w)) + 0.5 * a2 * (w @ w)
+    if fit_intercept:
+        Xc = X - jnp.mean(X, axis=0)
+        yc = y - jnp.mean(y)
+        rc = r - jnp.mean(r)
+    else:
+        Xc, yc, rc = X, y, r
+    g = (rc @ Xc) / n
+    D = _dual_from_scalars((rc @ yc) / n, (rc @ rc) / n, jnp.abs(g), a1, a2)
+    return P, D, jnp.maximum(P - D, 0.0)
+
+
+def elastic_net_duality_gap(X, y, w, alpha, l1_ratio=0.5, b=0.0, *, fit_intercept=None):
+    r"""Primal, dual and duality gap of the elastic net at ``(w, b)``.
+
+    ``P(w, b) = 1/(2n) ||y - X w - b||^2 + a1 ||w||_1 + a2/2 ||w||^2`` with
+    ``a1 = alpha l1_ratio``, ``a2 = alpha (1 - l1_ratio)``. With
+    ``r = y - X w - b`` (centered, with the data, when ``fit_intercept``),
+    ``g = X^T r / n`` and ``theta = mu r``, the dual value is::
+
+        D(mu) = mu r.y/n - mu^2 ||r||^2/(2n) - sum_j (mu |g_j| - a1)_+^2 / (2 a2)
+
+    For the lasso (``a2 = 0``) the last term is the constraint
+    ``|mu| ||g||_inf <= a1``, and ``mu`` is the maximizer ``r.y / ||r||^2``
+    clipped to it (at least as good as the usual ``min(1, a1 / ||g||_inf)``).
+    For ``a2 > 0`` the better of ``mu = 1`` and that value is used. Every such
+    ``theta`` is dual feasible, so ``D <= P* <= P(w, b)`` and
+    ``gap = P - D >= P(w, b) - P*`` (Massias et al. 2018; Ndiaye et al. 2017).
+
+    Args:
+      X: ``(n, p)``. y: ``(n,)``. w: ``(p,)``. alpha: ``>= 0``.
+      l1_ratio: in ``[0, 1]``. b: the intercept.
+      fit_intercept: the problem has an unpenalized intercept (the dual point is
+        then centered, as ``sum(theta) = 0`` is a dual constraint). Default:
+        ``b != 0``.
+
+    Returns:
+      ``(primal, dual, gap)`` as scalars (float64 when x64 is on and the data
+      are float64), ``gap >= 0``.
+
+    Example::
+
+        >>> import numpy as np, gradopt
+        >>> X = np.array([[1.0, 0.0], [0.0, 1.0]]); y = np.array([1.0, 0.5])
+        >>> P, D, gap = gradopt.lasso_duality_gap(X, y, np.array([0.8, 0.3]), 0.1)
+        >>> round(float(gap), 6)
+        0.0
+    """
+    X, y = _check_data(X, y)
+    check_scalar("alpha", alpha, low=0.0)
+    check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
+    check_scalar("b", b)
+    w = _as_array("w", w)
+    if w.shape != (X.shape[1],):
+        raise ValueError(f"w must have shape ({X.shape[1]},), got {w.shape}.")
+    _check_finite("w", w)
+    if fit_intercept is None:
+        fit_intercept = not is_traced(b) and float(b) != 0.0
+    dt = _float_dtype(X, y)
+    a1 = alpha * l1_ratio
+    a2 = alpha * (1.0 - l1_ratio)
+    return _gap_impl(
+        jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(w, dt), jnp.asarray(b, dt),
+        jnp.asarray(a1, dt), jnp.asarray(a2, dt), bool(fit_intercept),
+    )
+
+
+def lasso_duality_gap(X, y, w, alpha, b=0.0, *, fit_intercept=None):
+    r"""Primal, dual and duality gap of the lasso at ``(w, b)``.
+
+    ``P(w, b) = 1/(2n) ||y - X w - b||^2 + alpha ||w||_1``; dual point
+    ``theta = mu r`` with ``r = y - X w - b`` and ``mu`` the best scaling with
+    ``|mu| ||X^T r / n||_inf <= alpha`` (see :func:`elastic_net_duality_gap`,
+    of which this is ``l1_ratio = 1``)::
+
+        D = mu r.y/n - mu^2 ||r||^2 / (2n),     gap = P - D >= P(w, b) - P*
+
+    Returns ``(primal, dual, gap)``.
+
+    Example::
+
+        >>> import numpy as np, gradopt
+        >>> X = np.eye(2); y = np.array([1.0, 0.5])
+        >>> [round(float(v), 4) for v in gradopt.lasso_duality_gap(X, y, np.zeros(2), 0.1)]
+        [0.3125, 0.1125, 0.2]
+    """
+    return elastic_net_duality_gap(X, y, w, alpha, 1.0, b, fit_intercept=fit_intercept)
+
+
+def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0):
+    """``||X^T (y - mean(y))||_inf / (n l1_ratio)``: the smallest ``alpha`` with solution 0.
+
+    (``X`` centered too when ``fit_intercept``; ``l1_ratio`` for the elastic net.)
+    """
+    X, y = _check_data(X, y)
+    check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if fit_intercept:
+        X = X - X.mean(axis=0)
+        y = y - y.mean()
+    corr = np.abs(X.T @ y).max() / X.shape[0]
+    if l1_ratio == 0:
+        return math.inf if corr > 0 else 0.0
+    return float(corr / l1_ratio)
+
+
+# --------------------------------------------------------------------------- #
+# solvers
+# --------------------------------------------------------------------------- #
+
+
+def _result(prep, solved: _ws.Solved, tol_abs, dtype) -> SparseResult:
+    w = solved.w
+    intercept = prep.y_mean - prep.x_mean @ w
+    return SparseResult(
+        coef=w,
+        intercept=intercept,
+        objective=solved.primal,
+        duality_gap=solved.gap,
+        n_iter=jnp.asarray(solved.epochs, jnp.int32),
+        converged=solved.gap <= tol_abs,
+    )
+
+
+def _pure_enet(X, y, a1, a2, w0, tol, *, fit_intercept, max_iter, max_outer, ws_size):
+    """Pure-JAX elastic net (traceable, vmappable); ``tol`` relative to ``P(0)``."""
+    prep = _ws.prepare(X, y, fit_intercept)
+    n = y.shape[0]
+    P0 = 0.5 * (prep.y @ prep.y) / n
+    tol_abs = tol * P0
+    solved = _ws.solve_fixed(prep, a1, a2, w0, tol_abs, max_iter, max_outer, ws_size)
+    return _result(prep, solved, tol_abs, X.dtype)
+
+
+_pure_enet_jit = jax.jit(
+    _pure_enet, static_argnames=("fit_intercept", "max_iter", "max_outer", "ws_size")
+)
+
+
+def _default_ws_size(n: int, p: int) -> int:
+    """Fixed working-set size of the pure-JAX solver: all features when ``p`` is small."""
+    if p <= GRAM_MAX_P:
+        return p
+    return _ws.bucket(min(n, p), p)
+
+
+def _enet(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, ws_size,
+          max_outer):
+    _check_common(alpha, l1_ratio, tol, max_iter)
+    X, y = _check_data(X, y)
+    n, p = X.shape
+    if solver not in ("auto", "jax"):
+        raise ValueError(f"solver must be 'auto' or 'jax', got {solver!r}.")
+    dt = _float_dtype(X, y)
+    yj = jnp.asarray(y, dt)
+    if init is None:
+        w0 = jnp.zeros(p, dt)
+    else:
+        w0 = _as_array("init", init)
+        if w0.shape != (p,):
+            raise ValueError(f"init must have shape ({p},), got {w0.shape}.")
+        _check_finite("init", w0)
+        w0 = jnp.asarray(w0, dt)
+    a1 = alpha * l1_ratio
+    a2 = alpha * (1.0 - l1_ratio)
+    if solver == "jax" or any(is_traced(v) for v in (X, yj, alpha, l1_ratio, tol, w0)):
+        Xj = jnp.asarray(X, dt)
+        K = ws_size if ws_size is not None else _default_ws_size(n, p)
+        if not isinstance(K, (int, np.integer)) or K < 1:
+            raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
+        return _pure_enet_jit(
+            Xj, yj, jnp.asarray(a1, dt), jnp.asarray(a2, dt), w0, jnp.asarray(tol, dt),
+            fit_intercept=bool(fit_intercept), max_iter=int(max_iter),
+            max_outer=int(max_outer), ws_size=int(min(K, p)),
+        )
+    if p <= GRAM_MAX_P:
+        # full Gram matrix from X as given (no transposed copy); if the explicit
+        # gap disagrees with the Gram-form one (cancellation), tighten and resume
+        fortran = isinstance(X, np.ndarray) and X.flags.f_contiguous and not X.flags.c_contiguous
+        Xj = jnp.asarray(X.T if fortran else X, dt)
+        args = (jnp.asarray(a1, dt), jnp.asarray(a2, dt))
+        factor, epochs, w = 1.0, 0, w0
+        for _ in range(3):
+            solved, x_mean, y_mean, tol_abs = _ws.gram_direct(
+                Xj, yj, *args, w, jnp.asarray(tol, dt), jnp.asarray(factor, dt),
+                jnp.int32(max(int(max_iter) - epochs, 1)), bool(fit_intercept), fortran)
+            epochs += int(solved.epochs)
+            w = solved.w
+            if bool(solved.gap <= tol_abs) or epochs >= max_iter:
+                break
+            factor /= 10
+        solved = solved._replace(epochs=jnp.int32(epochs))
+        prep = _ws.Prepared(None, None, x_mean, y_mean, None)
+        return _result(prep, solved, tol_abs, dt)
+    prep = _ws.prepare_t_jit(_ws.host_transpose(X, dt), yj, bool(fit_intercept))
+    P0 = 0.5 * float(prep.y @ prep.y) / n
+    tol_abs = tol * P0
+    solved = _ws.solve_auto(prep, a1, a2, w0, tol_abs, int(max_iter), int(max_outer), GRAM_MAX_P)
+    return _result(prep, solved, tol_abs, dt)
+
+
+_SOLVER_DOC = """
+    Precision: the solve runs in float64 when ``jax_enable_x64`` is on and
+    ``X`` or ``y`` is float64 (or integer), in float32 otherwise; the results
+    have that dtype. In float32 the attainable relative gap is about ``1e-5``
+    (rounding of ``||r||^2``): use ``tol >= 1e-5`` there, or the result may
+    report ``converged=False`` after ``max_iter`` epochs.
+
+    Inputs: NumPy or JAX arrays. A ``scipy.sparse`` ``X`` is converted to a
+    dense array with a ``UserWarning`` (the solvers are dense). NaN or inf in
+    ``X`` or ``y``, wrong shapes, ``alpha < 0`` or non-finite, ``tol <= 0``,
+    ``l1_ratio`` outside ``[0, 1]`` raise ``ValueError`` naming the argument
+    (traced values under ``jit``/``vmap`` cannot be checked and are not).
+    All-zero (or, with an intercept, constant) columns get coefficient 0; a
+    constant ``y`` gives ``w = 0`` with gap 0.
+
+    Solver (``solver="auto"``): coordinate descent with Anderson extrapolation
+    (Bertrand & Massias 2021) and guarded active-set Newton steps, on the
+    ``p x p`` Gram matrix when ``p <= 256``, otherwise inside working sets grown
+    from the duality certificate (support plus the most violating features,
+    size buckets 64, 256, 1024, ...; a Python loop of a few iterations around
+    jitted, cached solves). ``solver="jax"`` is the same algorithm with a fixed
+    working-set size ``ws_size`` inside one ``lax.while_loop``: it is pure JAX,
+    so it can be called under ``jax.jit`` and ``jax.vmap`` (see
+    :func:`lasso_batch`); if the solution has more than ``ws_size`` non-zeros it
+    reports ``converged=False``. The first call for a given shape compiles
+    (seconds); later calls reuse the compiled code.
+
+    Returns:
+      :class:`~gradopt.problems.SparseResult` with ``coef (p,)``,
+      ``intercept``, ``objective`` ``P(w, b)``, ``duality_gap`` (a
+      certificate: ``P(w, b) - P* <= duality_gap``), ``n_iter`` (coordinate
+      descent epochs, summed over working sets, as scikit-learn's ``n_iter_``)
+      and ``converged`` (``duality_gap <= tol * P(0)``, where
+      ``P(0) = ||y - mean(y)||^2 / (2n)`` with an intercept, ``||y||^2/(2n)``
+      without).
+"""
+
+
+def lasso(X, y, alpha, *, fit_intercept=False, tol=1e-6, max_iter=DEFAULT_MAX_ITER, init=None,
+          solver="auto", ws_size=None, max_outer=DEFAULT_MAX_OUTER) -> SparseResult:
+    """The lasso: minimize ``1/(2n) ||y - X w - b||^2 + alpha ||w||_1``.
+
+    scikit-learn's ``Lasso(alpha)`` objective (same scaling, same ``alpha``).
+    For ``alpha >= alpha_max = ||X^T (y - mean y)||_inf / n`` (see
+    :func:`lasso_alpha_max`; uncentered without intercept) the solution is
+    exactly ``w = 0``; it is returned with ``duality_gap == 0`` and
+    ``converged=True`` at the first gap check.
+
+    Args:
+      X: ``(n, p)`` design. y: ``(n,)`` targets. alpha: ``>= 0``.
+      fit_intercept: fit an unpenalized intercept (data centered).
+      tol: stop when ``duality_gap <= tol * P(0)`` (relative to the objective
+        at zero), ``> 0``.
+      max_iter: maximum number of coordinate-descent epochs (all working sets
+        together).
+      init: optional ``(p,)`` warm start for ``w``.
+      solver: ``"auto"`` or ``"jax"`` (pure JAX, vmappable; see below).
+      ws_size: working-set size of ``solver="jax"`` (default: ``p`` when
+        ``p <= 256``, else the bucket of ``min(n, p)``).
+      max_outer: maximum number of working-set iterations.
+    {doc}
+    Example::
+
+        >>> import numpy as np, gradopt
+        >>> from sklearn.datasets import load_diabetes
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> res = gradopt.lasso(X, y, 0.1, fit_intercept=True, tol=1e-4)
+        >>> bool(res.converged), int((res.coef != 0).sum())
+        (True, 7)
+    """
+    return _enet(X, y, alpha, 1.0, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                 init=init, solver=solver, ws_size=ws_size, max_outer=max_outer)
+
+
+def elastic_net(X, y, alpha, l1_ratio=0.5, *, fit_intercept=False, tol=1e-6,
+                max_iter=DEFAULT_MAX_ITER, init=None, solver="auto", ws_size=None,
+                max_outer=DEFAULT_MAX_OUTER) -> SparseResult:
+    """The elastic net: ``1/(2n) ||y - X w - b||^2 + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio)/2 ||w||^2``.
+
+    scikit-learn's ``ElasticNet(alpha, l1_ratio)`` objective. ``l1_ratio = 1``
+    is the lasso, ``l1_ratio = 0`` ridge regression. For
+    ``alpha >= ||X^T (y - mean y)||_inf / (n l1_ratio)`` the solution is
+    exactly 0 (returned with gap 0). Coordinate descent update
+    ``w_j <- S(x_j^T r/n + d_j w_j, alpha l1_ratio) / (d_j + alpha (1 - l1_ratio))``
+    with ``d_j = ||x_j||^2/n``; the gap is :func:`elastic_net_duality_gap`.
+
+    Args: as :func:`lasso`, plus ``l1_ratio`` in ``[0, 1]``.
+    {doc}
+    Example::
+
+        >>> import numpy as np, gradopt
+        >>> X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]); y = np.array([0.0, 1.0, 2.0])
+        >>> res = gradopt.elastic_net(X, y, 0.1, 0.5, fit_intercept=True, tol=1e-4)
+        >>> [round(float(c), 2) for c in res.coef]  # duplicated columns share the weight
+        [0.45, 0.45]
+    """
+    return _enet(X, y, alpha, l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                 init=init, solver=solver, ws_size=ws_size, max_outer=max_outer)
+
+
+lasso.__doc__ = lasso.__doc__.replace("{doc}", _SOLVER_DOC)
+elastic_net.__doc__ = elastic_net.__doc__.replace("{doc}", _SOLVER_DOC)
+
+
+# --------------------------------------------------------------------------- #
+# paths
+# --------------------------------------------------------------------------- #
+
+
+class LassoPath(NamedTuple):
+    """A regularization path (``k`` values of ``alpha``, decreasing).
+
+    Attributes:
+      alphas: ``(k,)``. coefs: ``(k, p)`` (note: scikit-learn's ``lasso_path``
+      returns the transpose, ``(p, k)``). intercepts, duality_gaps, n_iter,
+      converged: ``(k,)``.
+    """
+
+    alphas: Any
+    coefs: Any
+    intercepts: Any
+    duality_gaps: Any
+    n_iter: Any
+    converged: Any
+
+
+def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False, tol=1e-6,
+               max_iter=DEFAULT_MAX_ITER, l1_ratio=1.0, max_outer=DEFAULT_MAX_OUTER) -> LassoPath:
+    """Lasso (or elastic-net) solutions along a decreasing grid of ``alpha``, warm-started.
+
+    Default grid (scikit-learn's ``lasso_path`` / ``enet_path``):
+    ``n_alphas`` values log-spaced from ``alpha_max = ||X^T y||_inf / (n l1_ratio)``
+    (data centered when ``fit_intercept``) down to ``eps * alpha_max``. Given
+    ``alphas`` are sorted in decreasing order (as scikit-learn does). Each
+    solve starts from the previous solution (warm start; Friedman, Hastie &
+    Tibshirani 2010) and stops at ``duality_gap <= tol * P(0)``; the data are
+    validated, cast and centered once.
+
+    Args: as :func:`elastic_net` (``l1_ratio=1``: the lasso).
+
+    Returns:
+      :class:`LassoPath` ``(alphas, coefs (k, p), intercepts, duality_gaps,
+      n_iter, converged)`` as NumPy arrays.
+
+    Example::
+
+        >>> import numpy as np, gradopt
+        >>> from sklearn.datasets import load_diabetes
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> path = gradopt.lasso_path(X, y, n_alphas=20, fit_intercept=True, tol=1e-4)
+        >>> path.coefs.shape, bool(path.converged.all())
+        ((20, 10), True)
+    """
+    check_scalar("eps", eps, low=0.0, low_inclusive=False)
+    if isinstance(n_alphas, bool) or not isinstance(n_alphas, (int, np.integer)) or n_alphas < 1:
+        raise ValueError(f"n_alphas must be an integer >= 1, got {n_alphas!r}.")
+    _check_common(0.0, l1_ratio, tol, max_iter)
+    X, y = _check_data(X, y)
+    n, p = X.shape
+    dt = _float_dtype(X, y)
+    prep = _ws.prepare_t_jit(_ws.host_transpose(X, dt), jnp.asarray(y, dt), bool(fit_intercept))
+    if alphas is None:
+        if l1_ratio == 0:
+            raise ValueError("l1_ratio must be > 0 for the default alpha grid; pass alphas.")
+        corr = float(jnp.max(jnp.abs(prep.XT @ prep.y))) / n
+        amax = corr / l1_ratio
+        if amax <= 0:
+            alphas = np.full(n_alphas, 0.0)
+        else:
+            alphas = np.geomspace(amax, amax * eps, num=n_alphas)
+    else:
+        alphas = np.asarray(alphas, dtype=np.float64).ravel()
+        if alphas.size == 0:
+            raise ValueError("alphas must not be empty.")
+        if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+            raise ValueError("alphas must be finite and >= 0.")
+        alphas = np.sort(alphas)[::-1]
+    P0 = 0.5 * float(prep.y @ prep.y) / n
+    tol_abs = tol * P0
+    if p <= GRAM_MAX_P:  # the whole path in one compiled call (lax.scan)
+        out = _gram_path_jit(prep.XT, prep.y, jnp.asarray(alphas, dt), jnp.asarray(l1_ratio, dt),
+                             jnp.asarray(tol_abs, dt), int(max_iter))
+        coefs, gaps, iters = (np.asarray(o) for o in out)
+        return LassoPath(
+            alphas=np.asarray(alphas, dtype=coefs.dtype),
+            coefs=coefs,
+            intercepts=np.asarray(prep.y_mean) - coefs @ np.asarray(prep.x_mean),
+            duality_gaps=gaps,
+            n_iter=iters,
+            converged=gaps <= tol_abs,
+        )
+    w = jnp.zeros(p, dt)
+    coefs, gaps, iters, conv, inter = [], [], [], [], []
+    for a in alphas:
+        solved = _ws.solve_auto(prep, a * l1_ratio, a * (1.0 - l1_ratio), w, tol_abs,
+                                int(max_iter), int(max_outer), GRAM_MAX_P)
+        w = solved.w
+        coefs.append(w)
+        gaps.append(solved.gap)
+        iters.append(solved.epochs)
+        inter.append(prep.y_mean - prep.x_mean @ w)
+    coefs = np.asarray(jnp.stack(coefs))
+    gaps = np.asarray(jnp.stack(gaps))
+    return LassoPath(
+        alphas=np.asarray(alphas, dtype=coefs.dtype),
+        coefs=coefs,
+        intercepts=np.asarray(jnp.stack(inter)),
+        duality_gaps=gaps,
+        n_iter=np.asarray(jnp.stack([jnp.asarray(i, jnp.int32) for i in iters])),
+        converged=gaps <= tol_abs,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter",))
+def _gram_path(XT, y, alphas, l1_ratio, tol_abs, max_iter):
+    """Warm-started path on the Gram matrix (computed once), as one ``lax.scan``."""
+    n = y.shape[0]
+    G = (XT @ XT.T) / n
+    c = (XT @ y) / n
+    yy = (y @ y) / n
+
+    def step(w, a):
+        a1, a2 = a * l1_ratio, a * (1.0 - l1_ratio)
+        # half the tolerance: margin for the explicit-residual gap reported below
+        res = _cd.cd_gram_solve(G, c, yy, a1, a2, w, 0.5 * tol_abs, max_iter,
+                                newton_size=G.shape[0])
+        _, _, gap = _ws.full_gap.__wrapped__(XT, y, res.w, a1, a2)
+        return res.w, (res.w, gap, res.epochs)
+
+    _, out = jax.lax.scan(step, jnp.zeros(XT.shape[0], XT.dtype), alphas)
+    return out
+
+
+_gram_path_jit = _gram_path
+
+
+# --------------------------------------------------------------------------- #
+# batches
+# --------------------------------------------------------------------------- #
+
+
+def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
+                max_iter=DEFAULT_MAX_ITER, ws_size=None, max_outer=DEFAULT_MAX_OUTER) -> SparseResult:
+    """Many independent lasso / elastic-net problems in one compiled, vmapped call.
+
+    Any of ``X`` ``(B, n, p)`` or ``(n, p)``, ``y`` ``(B, n)`` or ``(n,)`` and
+    ``alpha`` ``(B,)`` or scalar may carry the batch axis (the others are
+    shared): a stack of problems, one ``X`` with many ``y`` (e.g. many
+    targets), or one problem with many ``alpha``. It is ``jax.vmap`` over the
+    pure-JAX solver (``solver="jax"`` of :func:`lasso`, fixed working-set size
+    ``ws_size``), compiled once per shape::
+
+        jax.vmap(lambda X, y, a: gradopt.lasso(X, y, a, solver="jax"))(Xs, ys, alphas)
+
+    does the same by hand. All problems iterate in lockstep until the slowest
+    one has converged (each keeps its own certified solution). Returns a
+    :class:`~gradopt.problems.SparseResult` whose fields have a leading batch
+    axis. Objective, precision and input rules as :func:`elastic_net`.
+
+    Example::
+
+        >>> import numpy as np, gradopt
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((50, 8)); Y = rng.standard_normal((4, 50))
+        >>> res = gradopt.lasso_batch(X, Y, 0.05, tol=1e-4)
+        >>> res.coef.shape, bool(res.converged.all())
+        ((4, 8), True)
+    """
+    _check_common(0.0, l1_ratio, tol, max_iter)
+    X, y = _check_data(X, y, batched=True)
+    alpha_arr = alpha if (isinstance(alpha, jax.Array) or is_traced(alpha)) else np.asarray(alpha)
+    if alpha_arr.ndim > 1:
+        raise ValueError(f"alpha must be a scalar or a 1-D array, got shape {alpha_arr.shape}.")
+    if not is_traced(alpha_arr):
+        a_np = np.asarray(alpha_arr, dtype=np.float64)
+        if not np.all(np.isfinite(a_np)) or np.any(a_np < 0):
+            raise ValueError("alpha must be finite and >= 0.")
+    sizes = {s for s, nd in ((X.shape[0], X.ndim == 3), (y.shape[0], y.ndim == 2),
+                             (alpha_arr.shape[0] if alpha_arr.ndim else 0, alpha_arr.ndim == 1))
+             if nd}
+    if len(sizes) > 1:
+        raise ValueError(f"batched arguments must share the batch size, got sizes {sorted(sizes)}.")
+    if not sizes:
+        raise ValueError("lasso_batch needs a batch axis on X, y or alpha; use lasso() otherwise.")
+    n, p = X.shape[-2], X.shape[-1]
+    dt = _float_dtype(X, y)
+    K = ws_size if ws_size is not None else _default_ws_size(n, p)
+    if not isinstance(K, (int, np.integer)) or K < 1:
+        raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
+    in_axes = (0 if X.ndim == 3 else None, 0 if y.ndim == 2 else None,
+               0 if alpha_arr.ndim == 1 else None)
+    return _batch_jit(
+        jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt),
+        jnp.asarray(l1_ratio, dt), jnp.asarray(tol, dt), in_axes=in_axes,
+        fit_intercept=bool(fit_intercept), max_iter=int(max_iter), max_outer=int(max_outer),
+        ws_size=int(min(K, p)),
+    )
+
+
+@functools.partial(
+    jax.jit, static_argnames=("in_axes", "fit_intercept", "max_iter", "max_outer", "ws_size")
+)
+def _batch_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
+               ws_size):
+    def one(X, y, a):
+        w0 = jnp.zeros(X.shape[1], X.dtype)
+        return _pure_enet(X, y, a * l1_ratio, a * (1.0 - l1_ratio), w0, tol,
+                          fit_intercept=fit_intercept, max_iter=max_iter,
+                          max_outer=max_outer, ws_size=ws_size)
+
+    return jax.vmap(one, in_axes=in_axes)(X, y, alpha)
