@@ -95,3 +95,16 @@ def _range_text(low, high, low_inclusive, high_inclusive) -> str:
     left = ("[" if low_inclusive else "(") + (f"{low:g}" if low is not None else "-inf")
     right = (f"{high:g}" if high is not None else "inf") + ("]" if high_inclusive else ")")
     return f"{left}, {right}"
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """``value`` as a Python int ``>= low``, else ``ValueError``/``TypeError`` naming ``name``."""
+    if isinstance(value, bool) or isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{name} must be a Python integer >= {low}, got {value!r}.")
+    try:
+        as_int = int(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}.") from e
+    if as_int != value or as_int < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return as_int

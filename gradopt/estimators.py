@@ -31,7 +31,6 @@ is not supported (dense solvers): it raises scikit-learn's standard
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import jax
@@ -42,7 +41,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from gradopt._validation import check_scalar
+from gradopt._validation import check_int, check_scalar
 from gradopt.problems.group import _group_padded_shape, group_lasso
 from gradopt.problems.logistic import sparse_logistic, sparse_logistic_alpha_max
 
@@ -54,19 +53,12 @@ def _solve_dtype():
     return np.float64 if jax.config.jax_enable_x64 else np.float32
 
 
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}.")
-
-
 class _SparseLinearBase(BaseEstimator):
     """Shared fit machinery: validation, warm start, storing the certificate."""
 
     def _check_common(self):
         check_scalar("tol", self.tol, low=0.0)
-        _check_int("max_iter", self.max_iter, 0)
+        check_int("max_iter", self.max_iter, 0)
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise TypeError(f"fit_intercept must be a bool, got {self.fit_intercept!r}.")
 

@@ -230,7 +230,7 @@ def test_bad_inputs(Est):
         Est(**{name: -1.0}).fit(X, y)
     with pytest.raises(ValueError, match="tol"):
         Est(tol=-1.0).fit(X, y)
-    with pytest.raises(TypeError, match="max_iter"):
+    with pytest.raises(ValueError, match="max_iter"):
         Est(max_iter=1.5).fit(X, y)
     est = Est().fit(X, y)
     with pytest.raises(ValueError, match="features"):

@@ -15,7 +15,7 @@ violated, scored by ``(|v_j| - a1) / ||x_j||`` (a feature with
 problem is solved by coordinate descent (``_cd.py``; Gram or residual form by a
 static cost model, :func:`use_gram`) to a gap ``max(0.3 gap, tol/2)``, or
 straight to ``tol/2`` once every violating feature is inside the swept part.
-``K`` is a bucket size (``64, 256, 1024, 4096, ...``, capped at ``p``) at least
+``K`` is a bucket size (``64, 128, 256, ...``, capped at ``p``) at least
 twice the support size, so the number of compiled shapes stays ``O(log p)``;
 coordinate descent sweeps only the first ``2 nnz`` slots, so the padding of a
 bucket costs little. The outer iterations of one bucket run inside one
@@ -39,7 +39,7 @@ from gradopt.problems._cd import cd_gram_solve, cd_residual_solve
 from gradopt.problems._gap import _dual_from_scalars
 
 MIN_WS = 64
-WS_GROWTH = 4
+WS_GROWTH = 2
 INNER_RATIO = 0.3
 
 

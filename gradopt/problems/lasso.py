@@ -372,7 +372,7 @@ _SOLVER_DOC = """
     (Bertrand & Massias 2021) and guarded active-set Newton steps, on the
     ``p x p`` Gram matrix when ``p <= 256``, otherwise inside working sets grown
     from the duality certificate (support plus the most violating features,
-    size buckets 64, 256, 1024, ...; a Python loop of a few iterations around
+    size buckets 64, 128, 256, ...; a Python loop of a few iterations around
     jitted, cached solves). ``solver="jax"`` is the same algorithm with a fixed
     working-set size ``ws_size`` inside one ``lax.while_loop``: it is pure JAX,
     so it can be called under ``jax.jit`` and ``jax.vmap`` (see

@@ -10,19 +10,6 @@ import jax.numpy as jnp
 import optax
 
 
-def check_int(name: str, value: Any, low: int) -> int:
-    """``value`` as a Python int ``>= low``, else ``ValueError``/``TypeError`` naming ``name``."""
-    if isinstance(value, bool) or isinstance(value, jax.core.Tracer):
-        raise TypeError(f"{name} must be a Python integer >= {low}, got {value!r}.")
-    try:
-        as_int = int(value)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}.") from e
-    if as_int != value or as_int < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return as_int
-
-
 def check_params(params: Any) -> None:
     """``params`` must be a non-empty pytree of floating point arrays."""
     leaves = jax.tree_util.tree_leaves(params)

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt.solve import progress as _progress
-from gradopt.solve._common import check_int, check_params, with_extra_args
+from gradopt._validation import check_int
+from gradopt.solve._common import check_params, with_extra_args
 
 
 class FitResult(NamedTuple):

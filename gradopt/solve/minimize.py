@@ -8,11 +8,10 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from gradopt._validation import check_scalar, is_traced
+from gradopt._validation import check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
 from gradopt.solve import progress as _progress
 from gradopt.solve._common import (
-    check_int,
     check_params,
     current_iterate,
     tree_all_finite,
