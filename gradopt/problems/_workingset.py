@@ -94,7 +94,11 @@ def prepare(X, y, fit_intercept: bool) -> Prepared:
     return prepare_t(X.T, y, fit_intercept)
 
 
-prepare_t_jit = jax.jit(prepare_t, static_argnums=2)
+@functools.partial(jax.jit, static_argnums=2)
+def prepare_t_jit(XT, y, fit_intercept: bool):
+    """:func:`prepare_t` and ``y.y`` (centered) in one compiled call."""
+    prep = prepare_t(XT, y, fit_intercept)
+    return prep, prep.y @ prep.y
 
 
 def host_transpose(X, dtype):
@@ -107,9 +111,6 @@ def host_transpose(X, dtype):
 
 
 _transpose_jit = jax.jit(lambda X: X.T)
-
-
-prepare_jit = jax.jit(prepare, static_argnums=2)
 
 
 def _scalars(XT, y, w, r, a1, a2):
@@ -134,13 +135,13 @@ def full_gap(XT, y, w, a1, a2):
     return P, D, gap
 
 
-def gram_solve(XT, y, a1, a2, w, tol, max_epochs) -> Solved:
+def gram_solve(XT, y, a1, a2, w, tol, max_epochs, pdas=None) -> Solved:
     """CD on the full ``p x p`` Gram matrix; final gap from the explicit residual."""
     n = y.shape[0]
     G = (XT @ XT.T) / n
     c = (XT @ y) / n
     yy = (y @ y) / n
-    res = cd_gram_solve(G, c, yy, a1, a2, w, tol, max_epochs, newton_size=G.shape[0])
+    res = cd_gram_solve(G, c, yy, a1, a2, w, tol, max_epochs, newton_size=G.shape[0], pdas=pdas)
     P, D, gap = full_gap.__wrapped__(XT, y, res.w, a1, a2)
     return Solved(res.w, P, D, gap, res.epochs)
 
@@ -189,7 +190,7 @@ def _scalars_from(v, y, w, r, a1, a2):
     return P, D, jnp.maximum(P - D, 0.0), v
 
 
-def ws_iteration(XT, y, colsq, w, r, a1, a2, tol, max_epochs, K: int):
+def ws_iteration(XT, y, colsq, w, r, a1, a2, tol, max_epochs, K: int, pdas=None):
     """One outer working-set iteration of static size ``K`` (see module docstring).
 
     Returns ``(w_new, r_new, P, D, gap, epochs, nnz_new)`` where ``P, D, gap``
@@ -221,11 +222,11 @@ def ws_iteration(XT, y, colsq, w, r, a1, a2, tol, max_epochs, K: int):
             cw = (XTw @ y) / n
             yy = (y @ y) / n
             res = cd_gram_solve(Gw, cw, yy, a1, a2, w[ws], tol_in, max_epochs,
-                                n_active=n_active, newton_size=H)
+                                n_active=n_active, newton_size=H, pdas=pdas)
             r_new = y - res.w @ XTw
         else:
             res = cd_residual_solve(XTw, y, colsq[ws], a1, a2, w[ws], tol_in, max_epochs,
-                                    n_active=n_active, newton_size=H)
+                                    n_active=n_active, newton_size=H, pdas=pdas)
             r_new = res.state
         w_new = jnp.zeros_like(w).at[ws].set(res.w)
         return w_new, r_new, res.epochs
@@ -254,7 +255,8 @@ def bucket(size: int, p: int) -> int:
     return min(k, p)
 
 
-def ws_loop(XT, y, colsq, w, r, a1, a2, tol, max_epochs, max_outer, K: int, grow: bool):
+def ws_loop(XT, y, colsq, w, r, a1, a2, tol, max_epochs, max_outer, K: int, grow: bool,
+            pdas=None):
     """Outer working-set iterations of size ``K`` inside one ``lax.while_loop``.
 
     Stops when ``gap <= tol`` (then ``w`` is the certified point), when the
@@ -274,7 +276,7 @@ def ws_loop(XT, y, colsq, w, r, a1, a2, tol, max_epochs, max_outer, K: int, grow
     def body(s):
         w, r, _, _, _, ep, it, _ = s
         w_new, r_new, P, D, gap, e, nnz = ws_iteration(
-            XT, y, colsq, w, r, a1, a2, tol, jnp.maximum(max_epochs - ep, 1), K
+            XT, y, colsq, w, r, a1, a2, tol, jnp.maximum(max_epochs - ep, 1), K, pdas
         )
         big = (2 * nnz > K) & (K < p) if grow else jnp.zeros((), bool)
         big = big & (gap > tol)
@@ -287,7 +289,11 @@ def ws_loop(XT, y, colsq, w, r, a1, a2, tol, max_epochs, max_outer, K: int, grow
 
 @functools.lru_cache(maxsize=None)
 def _ws_loop_jit(K: int):
-    return jax.jit(functools.partial(ws_loop, K=K, grow=True))
+    def run(*args):
+        out = ws_loop(*args, K=K, grow=True)
+        return (*out, out[4] <= args[7], jnp.sum(out[0] != 0))  # + converged, nnz
+
+    return jax.jit(run)
 
 
 def solve_auto(prep: Prepared, a1, a2, w0, tol, max_epochs: int, max_outer: int,
@@ -301,33 +307,34 @@ def solve_auto(prep: Prepared, a1, a2, w0, tol, max_epochs: int, max_outer: int,
     XT, y, _, _, colsq = prep
     p = XT.shape[0]
     dtype = XT.dtype
-    a1 = jnp.asarray(a1, dtype)
-    a2 = jnp.asarray(a2, dtype)
-    tol = jnp.asarray(tol, dtype)
+    a1, a2, tol = (np.asarray(v, dtype) for v in (a1, a2, tol))
     w = jnp.asarray(w0, dtype)
     if p <= gram_max_p:
         return _gram_with_retry(XT, y, a1, a2, w, tol, max_epochs)
-    nnz = int(jnp.sum(w != 0))
-    K = bucket(2 * nnz, p)
-    r = _residual_jit(XT, y, w)
+    r, nnz = _start_jit(XT, y, w)
+    K = bucket(2 * int(nnz), p)
     epochs, iters = 0, 0
     while True:
-        w, r, P, D, gap, ep, it, big = _ws_loop_jit(K)(
-            XT, y, colsq, w, r, a1, a2, tol, jnp.int32(max(max_epochs - epochs, 1)),
-            jnp.int32(max(max_outer - iters, 1)),
+        w, r, P, D, gap, ep, it, big, done, nnz = _ws_loop_jit(K)(
+            XT, y, colsq, w, r, a1, a2, tol, np.int32(max(max_epochs - epochs, 1)),
+            np.int32(max(max_outer - iters, 1)),
         )
+        ep, it, big, done, nnz = jax.device_get((ep, it, big, done, nnz))  # one sync
         epochs += int(ep)
         iters += int(it)
-        if bool(gap <= tol):
-            return Solved(w, P, D, gap, jnp.int32(epochs))
-        if not bool(big) or epochs >= max_epochs or iters >= max_outer:
+        if done:
+            return Solved(w, P, D, gap, np.int32(epochs))
+        if not big or epochs >= max_epochs or iters >= max_outer:
             break
-        K = bucket(2 * int(jnp.sum(w != 0)), p)
+        K = bucket(2 * int(nnz), p)
     P, D, gap = full_gap(XT, y, w, a1, a2)
-    return Solved(w, P, D, gap, jnp.int32(epochs))
+    return Solved(w, P, D, gap, np.int32(epochs))
 
 
-_residual_jit = jax.jit(residual)
+@jax.jit
+def _start_jit(XT, y, w):
+    return residual(XT, y, w), jnp.sum(w != 0)
+
 
 
 def _gram_with_retry(XT, y, a1, a2, w, tol, max_epochs) -> Solved:
@@ -344,21 +351,24 @@ def _gram_with_retry(XT, y, a1, a2, w, tol, max_epochs) -> Solved:
     return res
 
 
-def solve_fixed(prep: Prepared, a1, a2, w0, tol, max_epochs, max_outer: int, K: int) -> Solved:
+def solve_fixed(prep: Prepared, a1, a2, w0, tol, max_epochs, max_outer: int, K: int,
+                pdas=None) -> Solved:
     """Pure-JAX solver with a fixed working-set size ``K`` (``lax.while_loop``).
 
     Works under ``jit`` and ``vmap`` (all problems of a batch share ``K``). When
     ``K >= p`` it is coordinate descent on the full Gram matrix. If the support
     of the solution has more than ``K`` features the result is not converged
-    (``gap > tol``): increase ``K``.
+    (``gap > tol``): increase ``K``. ``pdas=0`` turns the Newton steps off (what
+    batched solves use: under ``vmap`` a conditional evaluates all its branches,
+    so the occasional Newton try would run at every check).
     """
     XT, y, _, _, colsq = prep
     p = XT.shape[0]
     if K >= p and p <= 256:
-        return gram_solve(XT, y, a1, a2, w0, tol, max_epochs)
+        return gram_solve(XT, y, a1, a2, w0, tol, max_epochs, pdas)
     r0 = residual(XT, y, w0)
     w, r, P, D, gap, ep, _, _ = ws_loop(XT, y, colsq, w0, r0, a1, a2, tol, max_epochs,
-                                        max_outer, K, False)
+                                        max_outer, K, False, pdas)
     # unless converged, the last iteration solved a subproblem after measuring
     # the gap: measure the returned point
     P2, D2, gap2, _ = _scalars(XT, y, w, r, a1, a2)

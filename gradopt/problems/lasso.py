@@ -276,13 +276,18 @@ def _result(prep, solved: _ws.Solved, tol_abs, dtype) -> SparseResult:
     )
 
 
-def _pure_enet(X, y, a1, a2, w0, tol, *, fit_intercept, max_iter, max_outer, ws_size):
+@jax.jit
+def _result_jit(x_mean, y_mean, solved, tol_abs):
+    return _result(_ws.Prepared(None, None, x_mean, y_mean, None), solved, tol_abs, None)
+
+
+def _pure_enet(X, y, a1, a2, w0, tol, *, fit_intercept, max_iter, max_outer, ws_size, pdas=None):
     """Pure-JAX elastic net (traceable, vmappable); ``tol`` relative to ``P(0)``."""
     prep = _ws.prepare(X, y, fit_intercept)
     n = y.shape[0]
     P0 = 0.5 * (prep.y @ prep.y) / n
     tol_abs = tol * P0
-    solved = _ws.solve_fixed(prep, a1, a2, w0, tol_abs, max_iter, max_outer, ws_size)
+    solved = _ws.solve_fixed(prep, a1, a2, w0, tol_abs, max_iter, max_outer, ws_size, pdas)
     return _result(prep, solved, tol_abs, X.dtype)
 
 
@@ -346,11 +351,10 @@ def _enet(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, 
         solved = solved._replace(epochs=jnp.int32(epochs))
         prep = _ws.Prepared(None, None, x_mean, y_mean, None)
         return _result(prep, solved, tol_abs, dt)
-    prep = _ws.prepare_t_jit(_ws.host_transpose(X, dt), yj, bool(fit_intercept))
-    P0 = 0.5 * float(prep.y @ prep.y) / n
-    tol_abs = tol * P0
+    prep, yy = _ws.prepare_t_jit(_ws.host_transpose(X, dt), yj, bool(fit_intercept))
+    tol_abs = tol * 0.5 * float(yy) / n
     solved = _ws.solve_auto(prep, a1, a2, w0, tol_abs, int(max_iter), int(max_outer), GRAM_MAX_P)
-    return _result(prep, solved, tol_abs, dt)
+    return _result_jit(prep.x_mean, prep.y_mean, solved, np.asarray(tol_abs, dt))
 
 
 _SOLVER_DOC = """
@@ -513,7 +517,7 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
     X, y = _check_data(X, y)
     n, p = X.shape
     dt = _float_dtype(X, y)
-    prep = _ws.prepare_t_jit(_ws.host_transpose(X, dt), jnp.asarray(y, dt), bool(fit_intercept))
+    prep, _ = _ws.prepare_t_jit(_ws.host_transpose(X, dt), jnp.asarray(y, dt), bool(fit_intercept))
     if alphas is None:
         if l1_ratio == 0:
             raise ValueError("l1_ratio must be > 0 for the default alpha grid; pass alphas.")
@@ -661,6 +665,6 @@ def _batch_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, 
         w0 = jnp.zeros(X.shape[1], X.dtype)
         return _pure_enet(X, y, a * l1_ratio, a * (1.0 - l1_ratio), w0, tol,
                           fit_intercept=fit_intercept, max_iter=max_iter,
-                          max_outer=max_outer, ws_size=ws_size)
+                          max_outer=max_outer, ws_size=ws_size, pdas=0)
 
     return jax.vmap(one, in_axes=in_axes)(X, y, alpha)
