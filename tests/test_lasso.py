@@ -87,6 +87,30 @@ def test_lasso_matches_sklearn(name, fit_intercept, reg):
     np.testing.assert_allclose(b, ref.intercept_, atol=1e-4 * max(1.0, abs(ref.intercept_)))
 
 
+def test_large_support_finishes_on_the_full_gram(monkeypatch):
+    """p > 256 with a support that outgrows half the features: the driver grows
+    the working set, then finishes on the full Gram matrix (warm-started)."""
+    ws_mod = importlib.import_module("gradopt.problems._workingset")
+    calls = []
+    original = ws_mod._gram_with_retry
+
+    def spy(XT, y, a1, a2, w, tol, max_epochs):
+        calls.append(int(np.sum(np.asarray(w) != 0)))
+        return original(XT, y, a1, a2, w, tol, max_epochs)
+
+    monkeypatch.setattr(ws_mod, "_gram_with_retry", spy)
+    X, y = _toeplitz(250, 300, 0.5, 2)
+    alpha = 0.01 * _alpha_max(X, y, False)
+    res = gradopt.lasso(X, y, alpha, tol=1e-10)
+    ref = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=500_000).fit(X, y)
+    assert len(calls) == 1 and calls[0] > 0  # entered with a warm start
+    assert bool(res.converged)
+    p0 = _p0(y, False)
+    P = _objective(X, y, np.asarray(res.coef), 0.0, alpha)
+    assert abs(P - _objective(X, y, ref.coef_, 0.0, alpha)) <= 1e-8 * p0
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-4 * np.abs(ref.coef_).max())
+
+
 @pytest.mark.parametrize("name", ["toeplitz", "diabetes", "wide"])
 @pytest.mark.parametrize("l1_ratio", [0.3, 0.8])
 def test_elastic_net_matches_sklearn(name, l1_ratio):

@@ -39,9 +39,10 @@ objective (the guard keeps the method a descent method):
   cost; tries back off exponentially (blocks 1, 3, 7, 15, ..., then every 64).
   The active set is compacted to the smallest of a few static sizes
   (``H/8 .. H``, ``H = K/2`` by default) that holds it; a singular ``G_AA``
-  gives NaN, which the guard rejects. On by default in the Gram form only
-  (in the residual form each step must form ``X_A^T X_A``, measured to cost
-  more than it saves).
+  gives NaN, which the guard rejects. On by default in the Gram form;
+  :func:`cd_residual_solve` leaves them off unless asked (each step must form
+  ``X_A^T X_A``, ``2 n |A|^2`` flops, which the cost model weighs); the
+  working-set driver asks, which pays off when ``n`` is small.
 
 After each check the duality gap (``_gap.py``) decides whether to stop.
 Everything is pure JAX with static shapes (``lax.while_loop``): the solver
@@ -66,8 +67,16 @@ BLOCK = 8  # coordinates per loop step of the residual form
 # Rough CPU time model (seconds, measured on XLA CPU) used to decide when an
 # active-set Newton try pays for itself: per coordinate update, Gram form
 # ~150 ns + 0.45 ns * K, residual form (blocks of 8) ~250 ns + 0.7 ns * n;
-# dense kernels (Gram blocks, Cholesky) ~ 1 / _DENSE_FLOPS seconds per flop.
-_DENSE_FLOPS = 3e10
+# matrix products ~ 1 / _DENSE_FLOPS seconds per flop (measured 65-90 GFlop/s on
+# 2 cores in float64), Cholesky ~ 1 / _CHOL_FLOPS (measured 4-14 GFlop/s for
+# sizes 128-512).
+_DENSE_FLOPS = 6e10
+_CHOL_FLOPS = 1e10
+# A Newton try may cost at most this many blocks of M epochs: beyond it a failed
+# try (they fail while the predicted support is wrong, often when |A| is close
+# to n) costs more than CD gains (measured at 1000 x 5000, |A| ~ 970: tries of
+# 0.3-1 s each, 18 of 19 rejected).
+NEWTON_BUDGET_BLOCKS = 20
 
 
 class CDSolve(NamedTuple):
@@ -118,7 +127,7 @@ class _Gram:
         return sweep * (150e-9 + 0.45e-9 * self.K)
 
     def newton_cost(self, H):
-        return (H**3 / 3 + 4 * H * H) / _DENSE_FLOPS
+        return H**3 / 3 / _CHOL_FLOPS + 4 * H * H / _DENSE_FLOPS
 
     def sub_gram(self, order):
         return self.G[order][:, order], self.c[order]
@@ -178,7 +187,7 @@ class _Residual:
         return sweep * (250e-9 + 0.7e-9 * self.n)
 
     def newton_cost(self, H):
-        return (H**3 / 3 + 2 * self.n * H * H + 4 * self.n * self.K) / _DENSE_FLOPS
+        return H**3 / 3 / _CHOL_FLOPS + (2 * self.n * H * H + 4 * self.n * self.K) / _DENSE_FLOPS
 
     def sub_gram(self, order):
         XA = self.XT[order]
@@ -334,7 +343,8 @@ def cd_solve(op, a1, a2, w, tol, max_epochs, *, anderson=None, pdas=None, n_acti
             fits = which < len(sizes)
             which = jnp.minimum(which, len(sizes) - 1)
             attempt = (stable & slow & fits & (nnz > 0) & (countdown <= 0)
-                       & (cd_cost > pdas * costs_arr[which]))
+                       & (cd_cost > pdas * costs_arr[which])
+                       & (pdas * costs_arr[which] <= NEWTON_BUDGET_BLOCKS * M * op.epoch_cost(sweep)))
 
             def newton_branch(h):
                 def run(_):
@@ -381,7 +391,8 @@ def cd_residual_solve(XT, y, d, a1, a2, w, tol, max_epochs, **kw):
         d = jnp.concatenate([d, jnp.zeros((pad,), d.dtype)])
         w = jnp.concatenate([w, jnp.zeros((pad,), w.dtype)])
     # Newton steps need the Gram matrix of the active set (2 n |A|^2 flops per
-    # step in this form): measured to cost more than they save, so off by default
-    kw.setdefault("pdas", 0)
+    # step in this form): off unless asked (see the module docstring)
+    if kw.get("pdas") is None:
+        kw["pdas"] = 0
     res = cd_solve(_Residual(XT, y, d), a1, a2, w, tol, max_epochs, **kw)
     return res._replace(w=res.w[:K]) if pad else res
