@@ -19,6 +19,32 @@ def is_traced(value: Any) -> bool:
     return isinstance(value, jax.core.Tracer)
 
 
+def is_scipy_sparse(value: Any) -> bool:
+    """True for a scipy.sparse matrix or array (checked without importing SciPy)."""
+    return type(value).__module__.startswith("scipy.sparse") or (
+        hasattr(value, "toarray") and hasattr(value, "nnz")
+    )
+
+
+def densify(name: str, value: Any, *, stacklevel: int = 3) -> Any:
+    """``value``, or ``value.toarray()`` with a ``UserWarning`` when it is scipy.sparse.
+
+    The problem solvers (lasso family, group lasso, sparse logistic) are dense:
+    sparse input is accepted for convenience and costs ``n * p`` memory.
+    """
+    if is_scipy_sparse(value):
+        import warnings
+
+        warnings.warn(
+            f"{name} is a scipy.sparse matrix: gradopt's solvers are dense; it is "
+            "converted to a dense array (memory n * p).",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+        return value.toarray()
+    return value
+
+
 def concrete_float(value: Any) -> float | None:
     """The value as a Python float, or None when it is traced, callable or not scalar."""
     if value is None or callable(value) or is_traced(value):

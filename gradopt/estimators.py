@@ -119,10 +119,12 @@ class _RegressorBase(RegressorMixin, _SparseLinearBase):
         init = self._warm_init(p)
         if init is not None:
             init = np.pad(init, (0, p_pad - p))
-        res = elastic_net(
-            Xp, yp, self.alpha * n / n_pad, l1_ratio, fit_intercept=False, tol=self.tol,
-            max_iter=self.max_iter, init=init,
-        )
+        with warnings.catch_warnings():  # said above, for the unpadded problem
+            warnings.filterwarnings("ignore", message=r"alpha=.*alpha_max", category=UserWarning)
+            res = elastic_net(
+                Xp, yp, self.alpha * n / n_pad, l1_ratio, fit_intercept=False, tol=self.tol,
+                max_iter=self.max_iter, init=init,
+            )
         coef = np.asarray(res.coef)[:p]
         b = float(y_mean - x_mean @ coef) if self.fit_intercept else 0.0
         scale = n_pad / n

@@ -238,5 +238,7 @@ def test_bad_data():
         group_lasso(X[:, 0], y, 0.1, [[0]])
     with pytest.raises(ValueError, match="1-D"):
         group_lasso(X, y[:, None], 0.1, g)
-    with pytest.raises(TypeError, match="scipy.sparse"):
-        group_lasso(sp.csr_matrix(X), y, 0.1, g)
+    with pytest.warns(UserWarning, match="scipy.sparse"):
+        res_sp = group_lasso(sp.csr_matrix(X), y, 0.1, g, tol=1e-10)
+    res = group_lasso(X, y, 0.1, g, tol=1e-10)
+    np.testing.assert_allclose(np.asarray(res_sp.coef), np.asarray(res.coef), atol=1e-12)

@@ -181,7 +181,8 @@ def test_alpha_at_least_alpha_max_gives_exact_zero(fit_intercept):
     amax = gradopt.lasso_alpha_max(X, y, fit_intercept=fit_intercept)
     np.testing.assert_allclose(amax, _alpha_max(X, y, fit_intercept), rtol=1e-12)
     for alpha in (amax, 2 * amax):
-        res = gradopt.lasso(X, y, alpha, fit_intercept=fit_intercept)
+        with pytest.warns(UserWarning, match="alpha_max"):
+            res = gradopt.lasso(X, y, alpha, fit_intercept=fit_intercept)
         assert np.all(np.asarray(res.coef) == 0)
         assert float(res.duality_gap) == 0.0 and bool(res.converged)
         expected_b = y.mean() if fit_intercept else 0.0
@@ -253,13 +254,39 @@ def test_degenerate_data():
         if fi:
             assert float(res.coef[4]) == 0.0  # constant column is centered to 0
     # constant y: w = 0, intercept = the constant, gap 0
-    res = gradopt.lasso(X, np.full(30, 2.5), 0.1, fit_intercept=True)
+    with pytest.warns(UserWarning, match="alpha_max=0"):
+        res = gradopt.lasso(X, np.full(30, 2.5), 0.1, fit_intercept=True)
     assert np.all(np.asarray(res.coef) == 0) and float(res.intercept) == pytest.approx(2.5)
     assert float(res.duality_gap) == 0.0 and bool(res.converged)
     # alpha = 0 is least squares (here: n > p, full rank after dropping zero column)
     res = gradopt.lasso(X[:, [0, 1, 3]], y, 0.0, tol=1e-12)
     ls = np.linalg.lstsq(X[:, [0, 1, 3]], y, rcond=None)[0]
     np.testing.assert_allclose(np.asarray(res.coef), ls, atol=1e-6)
+
+
+def test_no_alpha_max_warning_below_alpha_max_and_for_a_zero_solution_inside_the_path():
+    import warnings
+
+    X, y = DATASETS["toeplitz"]
+    amax = gradopt.lasso_alpha_max(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gradopt.lasso(X, y, 0.5 * amax)
+        gradopt.elastic_net(X, y, 0.5 * amax / 0.5, l1_ratio=0.5)
+        gradopt.lasso_path(X, y, n_alphas=5)  # starts at alpha_max
+    with pytest.warns(UserWarning, match="alpha_max"):
+        gradopt.elastic_net(X, y, 1.01 * amax / 0.5, l1_ratio=0.5)
+
+
+def test_tol_zero_runs_to_max_iter_or_an_exact_gap():
+    X, y = DATASETS["toeplitz"]
+    alpha = 0.1 * _alpha_max(X, y, False)
+    res = gradopt.lasso(X, y, alpha, tol=0.0, max_iter=50)
+    assert int(res.n_iter) <= 50 + 5  # checked every block of 5 epochs
+    assert float(res.duality_gap) >= 0.0
+    assert bool(res.converged) == (float(res.duality_gap) == 0.0)
+    ref = gradopt.lasso(X, y, alpha, tol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.coef), np.asarray(ref.coef), atol=1e-6)
 
 
 def test_scipy_sparse_is_densified_with_a_warning():
@@ -278,7 +305,6 @@ def test_scipy_sparse_is_densified_with_a_warning():
         (dict(alpha=-1.0), "alpha"),
         (dict(alpha=np.nan), "alpha"),
         (dict(alpha=np.inf), "alpha"),
-        (dict(tol=0.0), "tol"),
         (dict(tol=-1e-3), "tol"),
         (dict(l1_ratio=1.5), "l1_ratio"),
         (dict(l1_ratio=-0.1), "l1_ratio"),

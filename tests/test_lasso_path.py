@@ -81,4 +81,4 @@ def test_path_bad_inputs():
     with pytest.raises(ValueError, match="alphas"):
         gradopt.lasso_path(X, y, alphas=[0.1, -1.0])
     with pytest.raises(ValueError, match="tol"):
-        gradopt.lasso_path(X, y, tol=0)
+        gradopt.lasso_path(X, y, tol=-1e-6)

@@ -191,8 +191,10 @@ def test_bad_inputs():
         sparse_logistic(X, np.where(y > 0, np.nan, 0.0), 0.1)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         sparse_logistic(X[:-2], y, 0.1)
-    with pytest.raises(TypeError, match="scipy.sparse"):
-        sparse_logistic(sp.csr_matrix(X), y, 0.1)
+    with pytest.warns(UserWarning, match="scipy.sparse"):
+        res_sp = sparse_logistic(sp.csr_matrix(X), y, 0.02, tol=1e-10)
+    res = sparse_logistic(X, y, 0.02, tol=1e-10)
+    np.testing.assert_allclose(np.asarray(res_sp.coef), np.asarray(res.coef), atol=1e-12)
     with pytest.raises(ValueError, match="max_inner"):
         sparse_logistic(X, y, 0.1, max_inner=0)
     with pytest.raises(ValueError, match="init"):

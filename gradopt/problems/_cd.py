@@ -76,7 +76,7 @@ _CHOL_FLOPS = 1e10
 # try (they fail while the predicted support is wrong, often when |A| is close
 # to n) costs more than CD gains (measured at 1000 x 5000, |A| ~ 970: tries of
 # 0.3-1 s each, 18 of 19 rejected).
-NEWTON_BUDGET_BLOCKS = 20
+NEWTON_BUDGET_BLOCKS = 50
 
 
 class CDSolve(NamedTuple):

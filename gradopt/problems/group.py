@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gradopt._validation import check_scalar, concrete_float, is_traced
+from gradopt._validation import check_scalar, concrete_float, densify, is_traced
 from gradopt.problems._result import SparseResult
 
 __all__ = ["group_lasso", "group_lasso_alpha_max"]
@@ -114,15 +114,11 @@ def _group_float_dtype(*arrays) -> np.dtype:
 def _group_check_data(X: Any, y: Any, *, y_name: str = "y"):
     """Eager checks of a design ``X (n, p)`` and targets ``y (n,)``; returns arrays.
 
-    scipy.sparse input raises ``TypeError`` (dense arrays only). Shapes are
+    scipy.sparse input is densified with a warning. Shapes are
     always checked; NaN / inf are checked when the data are concrete (not traced).
     """
-    for name, a in (("X", X), (y_name, y)):
-        if hasattr(a, "tocsr") or type(a).__module__.startswith("scipy.sparse"):
-            raise TypeError(
-                f"{name} is a scipy.sparse matrix; gradopt's solvers need a dense "
-                "array (convert with .toarray())."
-            )
+    X = densify("X", X, stacklevel=4)
+    y = densify(y_name, y, stacklevel=4)
     if not isinstance(X, jax.Array):
         X = np.asarray(X)
     if not isinstance(y, jax.Array):
@@ -550,8 +546,8 @@ def group_lasso(
     ``<= tol * P(0)``. See the module docstring for the formulas and references.
 
     Args:
-      X: ``(n, p)`` design (NumPy or JAX array; scipy.sparse is not supported
-        and raises ``TypeError``).
+      X: ``(n, p)`` design (NumPy or JAX array; scipy.sparse is densified with
+        a warning).
       y: ``(n,)`` targets.
       alpha: regularization strength ``> 0`` (may be traced under jit/vmap).
         For ``alpha >= group_lasso_alpha_max(X, y, groups)`` the solution is

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradopt._validation import check_scalar, is_traced
+from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
 from gradopt.problems import _cd
 from gradopt.problems import _workingset as _ws
 from gradopt.problems._gap import _dual_from_scalars
@@ -77,14 +77,7 @@ def _float_dtype(*arrays) -> jnp.dtype:
 
 def _as_array(name: str, a: Any):
     """NumPy / JAX array from ``a``; scipy.sparse is densified with a warning."""
-    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # scipy.sparse, without importing scipy
-        warnings.warn(
-            f"{name} is a scipy.sparse matrix: gradopt's lasso solvers are dense; it is "
-            "converted to a dense array (memory n * p).",
-            UserWarning,
-            stacklevel=4,
-        )
-        a = a.toarray()
+    a = densify(name, a, stacklevel=4)
     if isinstance(a, jax.Array) or is_traced(a):
         arr = a
     else:
@@ -137,7 +130,7 @@ def _check_data(X, y, *, batched: bool = False):
 def _check_common(alpha, l1_ratio, tol, max_iter):
     check_scalar("alpha", alpha, low=0.0)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
-    check_scalar("tol", tol, low=0.0, low_inclusive=False)
+    check_scalar("tol", tol, low=0.0)
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}.")
 
@@ -303,8 +296,25 @@ def _default_ws_size(n: int, p: int) -> int:
     return _ws.bucket(min(n, p), p)
 
 
-def _enet(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, ws_size,
-          max_outer):
+def _enet(X, y, alpha, l1_ratio, **kw):
+    res = _enet_solve(X, y, alpha, l1_ratio, **kw)
+    # alpha >= alpha_max gives w = 0: say so (checked only when the solution is
+    # zero, so the common case pays one tiny reduction)
+    if not any(is_traced(v) for v in (X, y, alpha, l1_ratio, res.coef)) and l1_ratio > 0:
+        if not bool(jnp.any(res.coef != 0)):
+            Xd = X.toarray() if is_scipy_sparse(X) else X  # warned about once already
+            amax = lasso_alpha_max(Xd, y, fit_intercept=kw["fit_intercept"], l1_ratio=l1_ratio)
+            if float(alpha) >= amax:
+                warnings.warn(
+                    f"alpha={float(alpha):g} >= alpha_max={amax:g}: the solution is w = 0.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+    return res
+
+
+def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, ws_size,
+                max_outer):
     _check_common(alpha, l1_ratio, tol, max_iter)
     X, y = _check_data(X, y)
     n, p = X.shape
@@ -403,13 +413,14 @@ def lasso(X, y, alpha, *, fit_intercept=False, tol=1e-6, max_iter=DEFAULT_MAX_IT
     For ``alpha >= alpha_max = ||X^T (y - mean y)||_inf / n`` (see
     :func:`lasso_alpha_max`; uncentered without intercept) the solution is
     exactly ``w = 0``; it is returned with ``duality_gap == 0`` and
-    ``converged=True`` at the first gap check.
+    ``converged=True`` at the first gap check, and a ``UserWarning`` says so
+    (concrete inputs only).
 
     Args:
       X: ``(n, p)`` design. y: ``(n,)`` targets. alpha: ``>= 0``.
       fit_intercept: fit an unpenalized intercept (data centered).
       tol: stop when ``duality_gap <= tol * P(0)`` (relative to the objective
-        at zero), ``> 0``.
+        at zero), ``>= 0`` (``0``: run until the gap is exactly 0 or ``max_iter``).
       max_iter: maximum number of coordinate-descent epochs (all working sets
         together).
       init: optional ``(p,)`` warm start for ``w``.

@@ -285,7 +285,8 @@ def sparse_logistic(
     module docstring for the formulas and references.
 
     Args:
-      X: ``(n, p)`` design (NumPy or JAX array; scipy.sparse raises ``TypeError``).
+      X: ``(n, p)`` design (NumPy or JAX array; scipy.sparse is densified with a
+        warning).
       y: ``(n,)`` labels in ``{0, 1}`` or ``{-1, 1}`` (both classes present);
         ``0`` is mapped to ``-1``. Traced labels cannot be checked: any
         ``y > 0`` is read as ``+1``, the rest as ``-1``.
