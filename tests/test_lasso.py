@@ -99,16 +99,21 @@ def test_large_support_finishes_on_the_full_gram(monkeypatch):
         return original(XT, y, a1, a2, w, tol, max_epochs)
 
     monkeypatch.setattr(ws_mod, "_gram_with_retry", spy)
-    X, y = _toeplitz(250, 300, 0.5, 2)
-    alpha = 0.01 * _alpha_max(X, y, False)
-    res = gradopt.lasso(X, y, alpha, tol=1e-10)
-    ref = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=500_000).fit(X, y)
-    assert len(calls) == 1 and calls[0] > 0  # entered with a warm start
-    assert bool(res.converged)
-    p0 = _p0(y, False)
-    P = _objective(X, y, np.asarray(res.coef), 0.0, alpha)
-    assert abs(P - _objective(X, y, ref.coef_, 0.0, alpha)) <= 1e-8 * p0
-    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-4 * np.abs(ref.coef_).max())
+    # (n, expected support at entry): 250 x 300 grows working sets first (warm
+    # start); 400 x 300 violates most conditions at 0 and starts there (cold)
+    for n, warm in ((250, True), (400, False)):
+        calls.clear()
+        X, y = _toeplitz(n, 300, 0.5, 2)
+        alpha = 0.01 * _alpha_max(X, y, False)
+        res = gradopt.lasso(X, y, alpha, tol=1e-10)
+        ref = Lasso(alpha=alpha, fit_intercept=False, tol=1e-12, max_iter=500_000).fit(X, y)
+        assert len(calls) == 1 and (calls[0] > 0) == warm
+        assert bool(res.converged)
+        p0 = _p0(y, False)
+        P = _objective(X, y, np.asarray(res.coef), 0.0, alpha)
+        assert abs(P - _objective(X, y, ref.coef_, 0.0, alpha)) <= 1e-8 * p0
+        np.testing.assert_allclose(np.asarray(res.coef), ref.coef_,
+                                   atol=1e-4 * np.abs(ref.coef_).max())
 
 
 @pytest.mark.parametrize("name", ["toeplitz", "diabetes", "wide"])

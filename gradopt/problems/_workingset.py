@@ -20,9 +20,10 @@ both forms, gated by the cost model (in the residual form each costs
 ``2 n |A|^2`` flops for ``X_A^T X_A``; measured to halve the epochs at
 ``100 x 10000``).
 ``K`` is a bucket size (``64, 128, 256, ...``, capped at ``p``) chosen at
-twice the support size, so the number of compiled shapes stays ``O(log p)``;
-coordinate descent sweeps only the first ``2 nnz`` slots, so the padding of a
-bucket costs little. The outer iterations of one bucket run inside one
+twice the support size (on a cold start: half the number of violated
+optimality conditions, at most ``n/2``), so the number of compiled shapes
+stays ``O(log p)``; coordinate descent sweeps only the first
+``max(2 nnz, K/2)`` slots, so the padding of a bucket costs little. The outer iterations of one bucket run inside one
 ``lax.while_loop`` (:func:`ws_loop`) until the support fills more than
 ``GROW_FILL`` of the bucket; the Python driver (:func:`solve_auto`) then moves
 to a larger bucket, or, once the bucket would hold half of all features (and
@@ -213,7 +214,7 @@ def ws_iteration(XT, y, colsq, w, r, a1, a2, tol, max_epochs, K: int, pdas=None)
     score = jnp.where(w != 0, jnp.inf, score)
     top, ws = lax.top_k(score, K)
 
-    n_active = jnp.minimum(K, jnp.maximum(2 * jnp.sum(w != 0), MIN_WS)).astype(jnp.int32)
+    n_active = jnp.minimum(K, jnp.maximum(2 * jnp.sum(w != 0), max(MIN_WS, K // 2))).astype(jnp.int32)
     # every violating feature is swept: solve the subproblem to the final tolerance
     # (otherwise to a fraction of the current gap, as the literature does)
     # straight to the final tolerance only when the bucket holds every feature
@@ -322,8 +323,14 @@ def solve_auto(prep: Prepared, a1, a2, w0, tol, max_epochs: int, max_outer: int,
     w = jnp.asarray(w0, dtype)
     if p <= gram_max_p:
         return _gram_with_retry(XT, y, a1, a2, w, tol, max_epochs)
-    r, nnz = _start_jit(XT, y, w)
-    K = bucket(2 * int(nnz), p)
+    r, nnz, nviol = jax.device_get(_start_jit(XT, y, w, a1))
+    n = y.shape[0]
+    # first bucket: twice the support, or half the features violating their
+    # optimality condition at the start (at most n of them can end up active),
+    # so a cold start does not climb 64, 128, 256, ... one compiled call at a time
+    K = bucket(max(2 * int(nnz), min(int(nviol), n) // 2), p)
+    if 2 * K >= p and p <= FULL_GRAM_MAX_P:
+        return _gram_with_retry(XT, y, a1, a2, w, tol, max_epochs)
     epochs, iters = 0, 0
     while True:
         w, r, P, D, gap, ep, it, big, done, nnz = _ws_loop_jit(K)(
@@ -347,8 +354,11 @@ def solve_auto(prep: Prepared, a1, a2, w0, tol, max_epochs: int, max_outer: int,
 
 
 @jax.jit
-def _start_jit(XT, y, w):
-    return residual(XT, y, w), jnp.sum(w != 0)
+def _start_jit(XT, y, w, a1):
+    """Residual, support size and number of violated optimality conditions at ``w``."""
+    r = residual(XT, y, w)
+    v = (XT @ r) / y.shape[0]
+    return r, jnp.sum(w != 0), jnp.sum((w != 0) | (jnp.abs(v) > a1))
 
 
 
