@@ -116,6 +116,31 @@ def test_large_support_finishes_on_the_full_gram(monkeypatch):
                                    atol=1e-4 * np.abs(ref.coef_).max())
 
 
+def test_newton_step_rejects_a_singular_gram_block():
+    """One more active feature than samples: G_AA = X_A^T X_A / n is singular.
+    Cholesky may still return tiny pivots and a huge x along the null space
+    of X_A, which the Gram form cannot evaluate (cancellation in ||r||^2); the
+    step must be rejected, never returned as an improvement."""
+    cd = importlib.import_module("gradopt.problems._cd")
+    n, K = 10, 11  # about half of such Cholesky factorizations do not fail
+    for seed in range(16):
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((n, K))
+        y = rng.standard_normal(n)
+        G, c, yy = X.T @ X / n, X.T @ y / n, y @ y / n
+        op = cd._Gram(jnp.asarray(G), jnp.asarray(c), jnp.asarray(yy))
+        a1 = 1e-3 * np.abs(c).max()  # every feature predicted active
+        w0 = jnp.zeros(K)
+        out = np.asarray(cd._pdas(op, a1, 0.0, w0, op.state(w0[None])[0], 1, H=K))
+
+        def true_objective(w):
+            r = y - X @ w
+            return r @ r / (2 * n) + a1 * np.abs(w).sum()
+
+        # NaN means "no usable step"; a returned step must not be worse than w0
+        assert np.all(np.isnan(out)) or true_objective(out) <= true_objective(np.zeros(K)), seed
+
+
 @pytest.mark.parametrize("name", ["toeplitz", "diabetes", "wide"])
 @pytest.mark.parametrize("l1_ratio", [0.3, 0.8])
 def test_elastic_net_matches_sklearn(name, l1_ratio):

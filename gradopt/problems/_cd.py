@@ -39,7 +39,8 @@ objective (the guard keeps the method a descent method):
   cost; tries back off exponentially (blocks 1, 3, 7, 15, ..., then every 64).
   The active set is compacted to the smallest of a few static sizes
   (``H/8 .. H``, ``H = K/2`` by default) that holds it; a singular ``G_AA``
-  gives NaN, which the guard rejects. On by default in the Gram form;
+  (Cholesky fails, or a pivot at rounding level, as when ``|A| > n``) gives
+  NaN, which the guard rejects. On by default in the Gram form;
   :func:`cd_residual_solve` leaves them off unless asked (each step must form
   ``X_A^T X_A``, ``2 n |A|^2`` flops, which the cost model weighs); the
   working-set driver asks, which pays off when ``n`` is small.
@@ -64,6 +65,7 @@ ANDERSON_M = 5
 PDAS_STEPS = 3
 STABLE_DIV = 100  # Newton is tried when at most nnz/STABLE_DIV signs changed in a block
 BLOCK = 8  # coordinates per loop step of the residual form
+PIVOT_RTOL = 100.0  # Newton steps need Cholesky pivots > PIVOT_RTOL * |A| * eps * max diag
 # Rough CPU time model (seconds, measured on XLA CPU) used to decide when an
 # active-set Newton try pays for itself: per coordinate update, Gram form
 # ~150 ns + 0.45 ns * K, residual form (blocks of 8) ~250 ns + 0.7 ns * n;
@@ -232,7 +234,7 @@ def _pdas(op, a1, a2, w, g, steps, mask=None, H=None):
 
     Returns the iterate with the lowest objective among the steps (the method
     is not monotone); NaN when no step is usable (an active set larger than
-    ``K//2`` slots, or ``G_AA + a2 I`` not positive definite).
+    ``H`` slots, or ``G_AA + a2 I`` singular to working precision).
     """
     K = w.shape[0]
     H = max(K // 2, 1) if H is None else H
@@ -248,8 +250,18 @@ def _pdas(op, a1, a2, w, g, steps, mask=None, H=None):
         Hm = jnp.where(m[:, None] & m[None, :], Gh, 0.0)
         Hm = Hm + jnp.diag(jnp.where(m, a2, 1.0).astype(Hm.dtype))
         rhs = jnp.where(m, ch - a1 * pat[order], 0.0)
-        x = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(Hm), True), rhs)
-        x = jnp.where(fits, jnp.where(m, x, 0.0), jnp.nan)
+        L = jnp.linalg.cholesky(Hm)
+        x = jax.scipy.linalg.cho_solve((L, True), rhs)
+        # a (numerically) singular G_AA, e.g. more active features than samples,
+        # need not make Cholesky fail: it can return tiny pivots and a huge x
+        # along the null space of X_A, whose objective the Gram form cannot
+        # evaluate (cancellation in ||r||^2 = yy - 2 c.w + w.G w). Reject steps
+        # whose smallest pivot is at rounding level (a matrix with condition
+        # number below 1 / PIVOT_RTOL always passes: every pivot >= lambda_min).
+        piv = jnp.where(m, jnp.diagonal(L) ** 2, jnp.inf)
+        scale = jnp.max(jnp.where(m, jnp.diagonal(Hm), 0.0))
+        regular = jnp.min(piv) > PIVOT_RTOL * H * jnp.finfo(w.dtype).eps * scale
+        x = jnp.where(fits & regular, jnp.where(m, x, 0.0), jnp.nan)
         w_new = jnp.zeros_like(w).at[order].set(x)
         s_new = op.state(w_new[None])
         P_new = _values(op, w_new[None], s_new, a1, a2)[0]
