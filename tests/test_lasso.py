@@ -116,6 +116,28 @@ def test_large_support_finishes_on_the_full_gram(monkeypatch):
                                    atol=1e-4 * np.abs(ref.coef_).max())
 
 
+@pytest.mark.parametrize("p, K", [(3000, 64), (3000, 1024), (10000, 256), (600, 128)])
+def test_working_set_selection_equals_top_k(p, K):
+    """The working set is the K best-scored features, best first, as lax.top_k
+    (bisection + compaction above TOPK_SORT_MAX_P): with +-inf scores
+    (support, all-zero columns) and exact ties."""
+    ws_mod = importlib.import_module("gradopt.problems._workingset")
+    rng = np.random.default_rng(p + K)
+    for case in range(3):
+        score = rng.standard_normal(p)
+        score[rng.choice(p, K // 4, replace=False)] = np.inf  # the support
+        score[rng.choice(p, 50, replace=False)] = -np.inf  # zero columns
+        if case == 1:  # ties across the K-th position
+            score = np.round(score, 1)
+        if case == 2:  # fewer finite entries than K: -inf fills the rest
+            score[K // 2:] = -np.inf
+        got = np.asarray(jax.jit(ws_mod.top_indices, static_argnums=1)(jnp.asarray(score), K))
+        ref = np.asarray(jax.lax.top_k(jnp.asarray(score), K)[1])
+        np.testing.assert_array_equal(np.sort(score[got])[::-1], score[ref])
+        np.testing.assert_array_equal(score[got], score[ref])  # best first
+        assert len(set(got.tolist())) == K
+
+
 def test_newton_step_rejects_a_singular_gram_block():
     """One more active feature than samples: G_AA = X_A^T X_A / n is singular.
     Cholesky may still return tiny pivots and a huge x along the null space
