@@ -373,9 +373,10 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
         return _result(prep, solved, tol_abs, dt)
     prep, yy, start = _ws.prepare_start_jit(_ws.host_transpose(X, dt), yj, w0,
                                             np.asarray(a1, dt), bool(fit_intercept))
+    yy, nnz, nviol = jax.device_get((yy, start[1], start[2]))  # one sync
     tol_abs = tol * 0.5 * float(yy) / n
     solved = _ws.solve_auto(prep, a1, a2, w0, tol_abs, int(max_iter), int(max_outer), GRAM_MAX_P,
-                            start=start)
+                            start=(start[0], nnz, nviol))
     return _result_jit(prep.x_mean, prep.y_mean, solved, np.asarray(tol_abs, dt))
 
 
