@@ -4,7 +4,7 @@ Layers (see docs/architecture.md): transformations -> penalties -> solver loops
 -> problems -> diagnostics.
 """
 
-from gradopt import problems, prox, transforms
+from gradopt import datafits, problems, prox, transforms
 from gradopt.problems import *  # noqa: F401,F403  (names listed in problems.__all__)
 from gradopt.problems import __all__ as _problems_all
 from gradopt.check import GradCheckReport, GradientCheckError, check_grad
@@ -22,6 +22,7 @@ __all__ = [
     "Status",
     "check_grad",
     "current_iterate",
+    "datafits",
     "fit",
     "minimize",
     "problems",

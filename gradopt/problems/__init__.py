@@ -1,6 +1,7 @@
 """Ready-made problems (the lasso family) with duality-gap certificates."""
 
 from gradopt.problems._result import SparseResult
+from gradopt.problems.glm import glm, glm_alpha_max
 from gradopt.problems.group import group_lasso, group_lasso_alpha_max
 from gradopt.problems.lasso import (
     LassoPath,
@@ -18,6 +19,8 @@ __all__ = [
     "LassoPath",
     "SparseResult",
     "elastic_net",
+    "glm",
+    "glm_alpha_max",
     "elastic_net_duality_gap",
     "lasso",
     "lasso_alpha_max",

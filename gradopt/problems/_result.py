@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 
@@ -19,6 +19,10 @@ class SparseResult(NamedTuple):
         dual point obtained by rescaling the residual: a true certificate.
       n_iter: iterations of the solver (outer iterations for working-set solvers).
       converged: ``duality_gap <= tol * P(0)``, the stopping test.
+      status: why the solver stopped, a :class:`gradopt.Status` code (int32):
+        CONVERGED, MAX_STEPS (iteration budget spent, or no descent step
+        found) or DIVERGED (non-finite objective; the last finite point is
+        returned). ``None`` only in results built by hand.
     """
 
     coef: chex.Array
@@ -27,3 +31,4 @@ class SparseResult(NamedTuple):
     duality_gap: chex.Array
     n_iter: chex.Array
     converged: chex.Array
+    status: Any = None

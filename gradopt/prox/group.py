@@ -115,6 +115,47 @@ class GroupL2(Penalty):
             total.append(jnp.sum(jnp.where(nonzero, off, at_zero)))
         return tree_norm_from_squares(total)
 
+    # Block protocol of the GLM engine (gradopt.problems.engine): blocks are rows
+    # of a (p, k) coefficient matrix, i.e. axis=1 row groups (multitask problems).
+
+    def _row_strength(self, idx):
+        if self.axis not in (1, -1):
+            raise ValueError(
+                "the GLM solvers accept group_l2 with axis=1 (one group per row of the "
+                f"(n_features, n_tasks) coefficients), got axis={self.axis!r}."
+            )
+        t = jnp.asarray(self.reg)
+        if self.weights is not None:
+            w = jnp.asarray(self.weights)
+            t = t * (w[idx] if w.ndim else w)
+        return jnp.broadcast_to(t, idx.shape)[:, None]
+
+    def block_prox(self, v, step, idx):
+        thr = step * self._row_strength(idx)
+        norms = _safe_sqrt(jnp.sum(v * v, axis=1, keepdims=True))
+        keep = norms > thr
+        return (jnp.where(keep, 1.0 - thr / jnp.where(keep, norms, 1.0), 0.0) * v).astype(v.dtype)
+
+    def block_value(self, w, idx):
+        return jnp.sum(self._row_strength(idx) * _safe_sqrt(jnp.sum(w * w, axis=1, keepdims=True)))
+
+    def block_dist(self, w, g, idx):
+        t = self._row_strength(idx)
+        sq = jnp.sum(w * w, axis=1, keepdims=True)
+        nonzero = sq > 0
+        off = jnp.sum((g + t * w / jnp.sqrt(jnp.where(nonzero, sq, 1.0))) ** 2, axis=1, keepdims=True)
+        at_zero = jnp.maximum(_safe_sqrt(jnp.sum(g * g, axis=1, keepdims=True)) - t, 0.0) ** 2
+        return _safe_sqrt(jnp.sum(jnp.where(nonzero, off, at_zero)))
+
+    def block_dual_ratio(self, u, idx):
+        t = self._row_strength(idx)
+        norms = _safe_sqrt(jnp.sum(u * u, axis=1, keepdims=True))
+        tiny = jnp.finfo(u.dtype).tiny
+        return jnp.max(jnp.where(norms > 0, norms / jnp.maximum(t, tiny), 0.0))
+
+    def block_conjugate(self, u, idx):
+        return jnp.zeros((), u.dtype)
+
 
 def group_l2(reg: Any = 1.0, *, axis: int | tuple[int, ...] | None = None, weights: Any = None) -> GroupL2:
     r"""Group lasso (Yuan & Lin 2006): ``g(x) = reg * sum_groups w_g ||x_g||_2``.

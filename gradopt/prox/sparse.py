@@ -12,8 +12,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from gradopt._validation import check_scalar
+from gradopt._validation import check_scalar, is_traced
 from gradopt.prox.base import (
     Penalty,
     align_to_params,
@@ -47,43 +48,124 @@ def _map(fn, treedef, items):
     return jax.tree_util.tree_unflatten(treedef, [fn(jnp.asarray(x), r) for _, x, r in items])
 
 
-@penalty_class
-class L1(Penalty):
+def _gather(strength, idx):
+    """Per-row strengths of the rows ``idx`` of a ``(p, k)`` coefficient matrix, shape ``(g, 1)``.
+
+    ``strength`` is a scalar or a ``(p,)`` array (one value per feature).
+    """
+    s = jnp.asarray(strength)
+    return (s[idx] if s.ndim else jnp.broadcast_to(s, idx.shape))[:, None]
+
+
+def _positive_part(x, positive: bool):
+    return jnp.maximum(x, 0.0) if positive else x
+
+
+def _sign_dist(w, g, a, positive: bool):
+    """Entrywise ``dist(-g, a d|w| [+ normal cone of w >= 0])`` (``a >= 0``)."""
+    at_zero = jnp.maximum(-g - a, 0.0) if positive else jnp.maximum(jnp.abs(g) - a, 0.0)
+    return jnp.where(w == 0, at_zero, jnp.abs(g + a * jnp.sign(w)))
+
+
+def _check_positive(positive):
+    if not isinstance(positive, (bool, np.bool_)):
+        raise TypeError(f"positive must be True or False, got {positive!r}.")
+    return bool(positive)
+
+
+def _nonneg_value(value, params, positive: bool):
+    """``value`` plus the indicator of ``params >= 0`` when ``positive``."""
+    if not positive:
+        return value
+    neg = jnp.stack([jnp.any(jnp.asarray(x) < 0) for x in jax.tree_util.tree_leaves(params)])
+    return jnp.where(jnp.any(neg), jnp.inf, value)
+
+
+class _Blocks:
+    """Block protocol used by the GLM engine (``gradopt.problems``), for coefficient
+    matrices ``W`` of shape ``(p, k)`` whose rows ``idx`` form one block.
+
+    ``block_prox(v, step, idx)``: prox of the block's term; ``block_value(w, idx)``;
+    ``block_dist(w, g, idx)``: ``dist(-g, d g_b(w))``; ``block_dual_ratio(u, idx)``:
+    the smallest ``c >= 0`` with ``g_b^*(u / c) < inf`` (0 when ``g_b^*`` is finite
+    everywhere); ``block_conjugate(u, idx)``: ``g_b^*(u)`` on that domain. Subclasses
+    define ``_split(idx) -> (a1, a2)``: the l1 and ridge strengths of the rows.
+    """
+
+    positive = False
+
+    def block_prox(self, v, step, idx):
+        a1, a2 = self._split(idx)
+        shrunk = v - step * a1 if self.positive else soft_threshold(v, step * a1)
+        return (_positive_part(shrunk, self.positive) / (1.0 + step * a2)).astype(v.dtype)
+
+    def block_value(self, w, idx):
+        a1, a2 = self._split(idx)
+        return jnp.sum(a1 * jnp.abs(w) + 0.5 * a2 * w * w)
+
+    def block_dist(self, w, g, idx):
+        a1, a2 = self._split(idx)
+        d = _sign_dist(w, g + a2 * w, a1, self.positive)
+        return jnp.sqrt(jnp.sum(d * d))
+
+    def block_dual_ratio(self, u, idx):
+        a1, a2 = self._split(idx)
+        mag = jnp.maximum(u, 0.0) if self.positive else jnp.abs(u)
+        tiny = jnp.finfo(u.dtype).tiny
+        ratio = jnp.where(mag > 0, mag / jnp.maximum(a1, tiny), 0.0)
+        return jnp.max(jnp.where(a2 > 0, 0.0, ratio))
+
+    def block_conjugate(self, u, idx):
+        a1, a2 = self._split(idx)
+        mag = jnp.maximum(u, 0.0) if self.positive else jnp.abs(u)
+        excess = jnp.maximum(mag - a1, 0.0)
+        return jnp.sum(jnp.where(a2 > 0, excess * excess / (2.0 * jnp.where(a2 > 0, a2, 1.0)), 0.0))
+
+
+@penalty_class(static=("positive",))
+class L1(_Blocks, Penalty):
     r"""``g(x) = sum_i reg_i |x_i|`` (see :func:`l1`)."""
 
     reg: Any
+    positive: bool = False
 
     def value(self, params):
         _, items = align_to_params("reg", self.reg, params)
-        return tree_sum([jnp.sum(r * jnp.abs(x)) for _, x, r in items])
+        v = tree_sum([jnp.sum(r * jnp.abs(x)) for _, x, r in items])
+        return _nonneg_value(v, params, self.positive)
 
     def prox(self, params, step=1.0):
         treedef, items = align_to_params("reg", self.reg, params)
+        if self.positive:
+            return _map(lambda x, r: jnp.maximum(x - step * r, 0.0).astype(x.dtype), treedef, items)
         return _map(lambda x, r: soft_threshold(x, step * r), treedef, items)
 
     def subdiff_distance(self, params, grad):
         r"""``dist(-grad, reg * d|x|)``, one Euclidean norm over all coordinates.
 
         At ``x_i != 0`` the subdifferential is ``{reg_i sign(x_i)}``; at
-        ``x_i = 0`` it is ``[-reg_i, reg_i]``.
+        ``x_i = 0`` it is ``[-reg_i, reg_i]`` (``(-inf, reg_i]`` with ``positive``).
         """
         _, items = align_to_params("reg", self.reg, params)
         grads = jax.tree_util.tree_leaves(grad)
+        return tree_norm_from_squares(
+            [jnp.sum(_sign_dist(x, g, r, self.positive) ** 2) for (_, x, r), g in zip(items, grads)]
+        )
 
-        def dist(x, g, r):
-            at_zero = jnp.maximum(jnp.abs(g) - r, 0.0)
-            off_zero = jnp.abs(g + r * jnp.sign(x))
-            return jnp.sum(jnp.where(x == 0, at_zero, off_zero) ** 2)
-
-        return tree_norm_from_squares([dist(x, g, r) for (_, x, r), g in zip(items, grads)])
+    def _split(self, idx):
+        return _gather(self.reg, idx), 0.0
 
 
-def l1(reg: Any = 1.0) -> L1:
+def l1(reg: Any = 1.0, *, positive: bool = False) -> L1:
     r"""The (weighted) l1 norm, ``g(x) = sum_i reg_i |x_i|``.
 
     Prox (soft thresholding, Donoho 1995; Parikh & Boyd 2014, sec. 6.5.2)::
 
         prox(v, s)_i = sign(v_i) max(|v_i| - s reg_i, 0)
+
+    With ``positive=True`` the penalty is ``sum_i reg_i x_i`` plus the
+    indicator of ``x >= 0`` (scikit-learn's ``Lasso(positive=True)``), and the
+    prox is ``max(v_i - s reg_i, 0)``.
 
     ``subdiff_distance``: yes.
 
@@ -92,41 +174,54 @@ def l1(reg: Any = 1.0) -> L1:
         structure is a prefix of the parameters' (``{"w": 0.1, "b": 0.0}``)
         with per-leaf scalars or per-coordinate arrays that broadcast to the
         leaf (weighted l1). May be traced (then it is not checked).
+      positive: constrain every coordinate to be ``>= 0``.
 
     Example::
 
         >>> import jax.numpy as jnp, gradopt
         >>> gradopt.prox.l1(0.5).prox(jnp.array([1.0, -0.2, 0.0]), 1.0)
         Array([ 0.5, -0. ,  0. ], dtype=float32)
+        >>> gradopt.prox.l1(0.5, positive=True).prox(jnp.array([1.0, -2.0]), 1.0)
+        Array([0.5, 0. ], dtype=float32)
     """
     check_reg("reg", reg)
-    return L1(reg)
+    return L1(reg, _check_positive(positive))
 
 
-@penalty_class
-class L2Squared(Penalty):
+@penalty_class(static=("positive",))
+class L2Squared(_Blocks, Penalty):
     r"""``g(x) = sum_i reg_i / 2 * x_i^2`` (see :func:`l2_squared`)."""
 
     reg: Any
+    positive: bool = False
 
     def value(self, params):
         _, items = align_to_params("reg", self.reg, params)
-        return tree_sum([0.5 * jnp.sum(r * x * x) for _, x, r in items])
+        v = tree_sum([0.5 * jnp.sum(r * x * x) for _, x, r in items])
+        return _nonneg_value(v, params, self.positive)
 
     def prox(self, params, step=1.0):
         treedef, items = align_to_params("reg", self.reg, params)
-        return _map(lambda x, r: (x / (1.0 + step * r)).astype(x.dtype), treedef, items)
+        return _map(
+            lambda x, r: (_positive_part(x, self.positive) / (1.0 + step * r)).astype(x.dtype),
+            treedef, items,
+        )
 
     def subdiff_distance(self, params, grad):
-        r"""``||grad + reg * x||`` (``g`` is differentiable)."""
+        r"""``||grad + reg * x||`` (``g`` is differentiable; with ``positive``, the
+        normal cone of ``x >= 0`` is added at ``x_i = 0``)."""
         _, items = align_to_params("reg", self.reg, params)
         grads = jax.tree_util.tree_leaves(grad)
         return tree_norm_from_squares(
-            [jnp.sum((g + r * x) ** 2) for (_, x, r), g in zip(items, grads)]
+            [jnp.sum(_sign_dist(x, g + r * x, 0.0, self.positive) ** 2)
+             for (_, x, r), g in zip(items, grads)]
         )
 
+    def _split(self, idx):
+        return 0.0, _gather(self.reg, idx)
 
-def l2_squared(reg: Any = 1.0) -> L2Squared:
+
+def l2_squared(reg: Any = 1.0, *, positive: bool = False) -> L2Squared:
     r"""Ridge (Tikhonov) penalty with the one-half convention: ``g(x) = reg/2 ||x||^2``.
 
     Note the ``1/2``: ``l2_squared(reg)`` adds ``reg * x`` to the gradient
@@ -134,13 +229,14 @@ def l2_squared(reg: Any = 1.0) -> L2Squared:
     ``elastic_net(reg, l1_ratio=0)``. Prox (a shrinkage; Parikh & Boyd 2014,
     sec. 6.1.1)::
 
-        prox(v, s) = v / (1 + s reg)
+        prox(v, s) = v / (1 + s reg)        (positive: max(v, 0) / (1 + s reg))
 
     ``subdiff_distance``: yes (``||grad + reg x||``).
 
     Args:
       reg: ``>= 0``; a scalar, or a pytree prefix of the parameters with
         per-leaf scalars or per-coordinate arrays. May be traced.
+      positive: add the indicator of ``x >= 0``.
 
     Example::
 
@@ -150,29 +246,33 @@ def l2_squared(reg: Any = 1.0) -> L2Squared:
         (Array(5., dtype=float32), Array([1., 2.], dtype=float32))
     """
     check_reg("reg", reg)
-    return L2Squared(reg)
+    return L2Squared(reg, _check_positive(positive))
 
 
-@penalty_class
-class ElasticNet(Penalty):
+@penalty_class(static=("positive",))
+class ElasticNet(_Blocks, Penalty):
     r"""``g(x) = reg (l1_ratio ||x||_1 + (1 - l1_ratio)/2 ||x||^2)`` (see :func:`elastic_net`)."""
 
     reg: Any
     l1_ratio: Any
+    positive: bool = False
 
     def value(self, params):
         _, items = align_to_params("reg", self.reg, params)
         a = self.l1_ratio
-        return tree_sum(
+        v = tree_sum(
             [jnp.sum(r * (a * jnp.abs(x) + 0.5 * (1.0 - a) * x * x)) for _, x, r in items]
         )
+        return _nonneg_value(v, params, self.positive)
 
     def prox(self, params, step=1.0):
         treedef, items = align_to_params("reg", self.reg, params)
         a = self.l1_ratio
 
         def one(x, r):
-            return (soft_threshold(x, step * r * a) / (1.0 + step * r * (1.0 - a))).astype(x.dtype)
+            t = step * r * a
+            shrunk = jnp.maximum(x - t, 0.0) if self.positive else soft_threshold(x, t)
+            return (shrunk / (1.0 + step * r * (1.0 - a))).astype(x.dtype)
 
         return _map(one, treedef, items)
 
@@ -181,16 +281,18 @@ class ElasticNet(Penalty):
         _, items = align_to_params("reg", self.reg, params)
         grads = jax.tree_util.tree_leaves(grad)
         a = self.l1_ratio
+        return tree_norm_from_squares(
+            [jnp.sum(_sign_dist(x, g + r * (1.0 - a) * x, r * a, self.positive) ** 2)
+             for (_, x, r), g in zip(items, grads)]
+        )
 
-        def dist(x, g, r):
-            at_zero = jnp.maximum(jnp.abs(g) - r * a, 0.0)
-            off_zero = jnp.abs(g + r * a * jnp.sign(x) + r * (1.0 - a) * x)
-            return jnp.sum(jnp.where(x == 0, at_zero, off_zero) ** 2)
-
-        return tree_norm_from_squares([dist(x, g, r) for (_, x, r), g in zip(items, grads)])
+    def _split(self, idx):
+        r = _gather(self.reg, idx)
+        a = _gather(self.l1_ratio, idx)
+        return r * a, r * (1.0 - a)
 
 
-def elastic_net(reg: Any = 1.0, l1_ratio: Any = 0.5) -> ElasticNet:
+def elastic_net(reg: Any = 1.0, l1_ratio: Any = 0.5, *, positive: bool = False) -> ElasticNet:
     r"""Elastic net (Zou & Hastie 2005) in scikit-learn's convention.
 
     ::
@@ -209,7 +311,9 @@ def elastic_net(reg: Any = 1.0, l1_ratio: Any = 0.5) -> ElasticNet:
     Args:
       reg: ``>= 0``; a scalar or a pytree prefix of the parameters with
         per-leaf scalars or per-coordinate arrays. May be traced.
-      l1_ratio: scalar in ``[0, 1]``. May be traced.
+      l1_ratio: in ``[0, 1]``: a scalar, or an array that broadcasts to the
+        parameters (a mix per coordinate). May be traced.
+      positive: add the indicator of ``x >= 0``.
 
     Example::
 
@@ -218,8 +322,11 @@ def elastic_net(reg: Any = 1.0, l1_ratio: Any = 0.5) -> ElasticNet:
         Array([1., 0.], dtype=float32)
     """
     check_reg("reg", reg)
-    check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
-    return ElasticNet(reg, l1_ratio)
+    check_reg("l1_ratio", l1_ratio)
+    if not any(is_traced(v) for v in jax.tree_util.tree_leaves(l1_ratio)):
+        if np.any(np.asarray(l1_ratio) > 1):
+            raise ValueError(f"l1_ratio must be in [0, 1], got a maximum of {np.max(l1_ratio)}.")
+    return ElasticNet(reg, l1_ratio, _check_positive(positive))
 
 
 @penalty_class

@@ -1,0 +1,422 @@
+r"""The GLM engine: one solver for ``min_{W, b} F(XW + b) + G(W)``.
+
+``F`` is a :mod:`gradopt.datafits` datafit (a mean over samples of a smooth
+loss of the linear predictor ``Z = XW + b``) and ``G`` a :mod:`gradopt.prox`
+penalty that is separable over blocks of rows of ``W`` (``(p, k)``; ``k = 1``
+for single-task problems): it implements the block protocol of
+``gradopt.prox.sparse._Blocks`` (``block_prox``, ``block_value``,
+``block_dist``, ``block_dual_ratio``, ``block_conjugate``).
+
+Algorithm (skglm's design, Bertrand et al. 2022; Massias et al. 2018; written
+here in pure JAX, one ``lax.while_loop`` per level):
+
+* **Outer loop: working sets.** At ``(W, b)`` compute ``X^T grad F`` (one
+  pass over ``X``), the distance of every block to its optimality condition
+  (``block_dist``) and the certificate. The working set is every block with a
+  non-zero coefficient plus the most violating ones, ``max(ws_min, 2 nnz)``
+  blocks in all. Its size is a traced value: the same compiled program serves
+  every size, and there is no host round trip.
+* **Inner loop: proximal block coordinate descent** on the working set, on a
+  model of ``F``: the datafit itself when its curvature is bounded (quadratic,
+  Huber: steps ``1/L_b`` with ``L_b = curvature ||X_b||^2 / n``, Tseng & Yun
+  2009), or its second-order expansion at the outer point with the exact
+  Hessian weights (logistic, Poisson: proximal Newton, Lee, Sun & Saunders
+  2014; Friedman, Hastie & Tibshirani 2010). An unpenalized intercept is one
+  more coordinate. Every ``M + 1`` epochs the last iterates are combined by
+  **Anderson extrapolation** (Anderson 1965; Bertrand & Massias 2021), kept
+  only when it lowers the model. Since the predictions ``Z`` are linear in
+  ``(W, b)``, the extrapolated ``Z`` is the same combination of the stored
+  ones: no product with ``X``. The inner loop stops when its largest scaled
+  step ``L_b ||delta_b||`` is below ``inner_ratio`` times the outer violation.
+* **Line search.** The step from the outer point to the model's minimizer is
+  accepted with backtracking (Armijo with the penalty, Tseng & Yun 2009); a
+  step that increases the objective is never taken. If no step along the
+  direction decreases the objective the solve stops (``MAX_STEPS``, not
+  converged).
+* **Certificate.** With ``u = grad F(Z)`` (centered for the intercept's dual
+  constraint by ``datafit.center_dual``), rescaled by ``s = min(1, 1 /
+  max_b block_dual_ratio)`` to be dual feasible, ``D = -F*(s u) - G*(-s X^T u)``
+  and ``gap = P - D >= P - P*``. The solve stops when ``gap <= tol * P_0``
+  (``P_0`` the objective of the null model ``W = 0``, best intercept), or, for
+  datafits without a conjugate gap (``huber``, ``poisson``: their conjugate
+  domains are bounded and the rescaled point may leave them), when the largest
+  block violation is ``<= tol`` times its value at the null model. In low
+  precision the tests allow for the rounding of ``P`` and ``D``
+  (``gap <= 16 eps (|P| + |D|)`` also counts).
+
+Data come padded to size buckets (see ``glm.py``): padding rows have weight 0
+in the datafit, padding columns are zero and are excluded from working sets,
+so the solution on the real entries is that of the unpadded problem.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from gradopt.solve.result import Status
+
+ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
+WS_MIN = 10  # smallest working set (blocks)
+INNER_RATIO = 0.3  # inner solves stop at 0.3 x the outer violation
+LS_STEPS = 40  # backtracking halvings before a direction is declared useless
+
+
+class Data(NamedTuple):
+    """A padded problem: ``XT`` is ``X`` transposed (rows are features)."""
+
+    XT: jax.Array  # (p, n)
+    y: jax.Array  # (n, k)
+    mask: jax.Array  # (n,) 1 for real samples, 0 for padding
+    idx: jax.Array  # (nb, g) int32: the rows of W in each block
+    valid: jax.Array  # (nb, g) bool: real (not padding) rows of each block
+
+
+class Iterate(NamedTuple):
+    W: jax.Array  # (p, k)
+    b: jax.Array  # (k,)
+    Z: jax.Array  # (n, k) = X W + b
+
+
+class Certificate(NamedTuple):
+    objective: jax.Array
+    gap: jax.Array  # inf when the datafit has no conjugate
+    kkt: jax.Array  # largest block (and intercept) violation
+    dist: jax.Array  # (nb,) violation of each block (-inf for padding blocks)
+
+
+class Solution(NamedTuple):
+    iterate: Iterate
+    cert: Certificate
+    n_iter: jax.Array
+    status: jax.Array
+    p0: jax.Array  # objective of the null model (the gap's scale)
+
+
+class _Outer(NamedTuple):
+    it: Iterate
+    cert: Certificate
+    n_iter: jax.Array
+    status: jax.Array
+
+
+class _Inner(NamedTuple):
+    it: Iterate
+    G: jax.Array  # (n, k) gradient of the model at it.Z
+    epoch: jax.Array
+    change: jax.Array  # largest scaled step of the last epoch
+    hist: Iterate  # the last M + 1 iterates, stacked on axis 0
+
+
+# --------------------------------------------------------------------------- #
+# pieces
+# --------------------------------------------------------------------------- #
+
+
+def _blocks(fn, data: Data, *arrays):
+    """``fn(block_arrays..., idx)`` over every block (vmap); arrays are ``(p, k)``."""
+    def one(idx, valid, *a):
+        return fn(*[jnp.where(valid[:, None], x[idx], 0.0) for x in a], idx)
+    return jax.vmap(one, in_axes=(0, 0) + (None,) * len(arrays))(data.idx, data.valid, *arrays)
+
+
+def penalty_value(penalty, data: Data, W):
+    return jnp.sum(_blocks(penalty.block_value, data, W))
+
+
+def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> Certificate:
+    """Objective, duality gap and per-block optimality violations at ``it``."""
+    u = datafit.gradient(data.y, it.Z, data.mask)
+    XTu = data.XT @ u
+    real = jnp.any(data.valid, axis=1)
+    dist = jnp.where(real, _blocks(penalty.block_dist, data, it.W, XTu), -jnp.inf)
+    kkt = jnp.max(dist)
+    if fit_intercept:
+        kkt = jnp.maximum(kkt, jnp.sqrt(jnp.sum(jnp.sum(u, axis=0) ** 2)))
+    P = datafit.value(data.y, it.Z, data.mask) + penalty_value(penalty, data, it.W)
+    gap = jnp.asarray(jnp.inf, P.dtype)
+    if datafit.has_conjugate:
+        if fit_intercept:
+            u = datafit.center_dual(data.y, u, data.mask)
+            XTu = data.XT @ u
+        ratio = jnp.max(_blocks(penalty.block_dual_ratio, data, -XTu))
+        s = jnp.where(ratio > 1.0, 1.0 / ratio, 1.0)
+        conj = jnp.sum(_blocks(penalty.block_conjugate, data, -s * XTu))
+        D = datafit.dual_value(data.y, s * u, data.mask) - conj
+        gap = jnp.where(jnp.isfinite(D), jnp.maximum(P - D, 0.0), jnp.inf)
+    return Certificate(P, gap, kkt, dist)
+
+
+def _converged(cert: Certificate, tol, p0, kkt0, has_gap: bool):
+    if has_gap:
+        eps = jnp.finfo(cert.objective.dtype).eps
+        floor = 16 * eps * (2 * jnp.abs(cert.objective) + cert.gap)
+        return cert.gap <= jnp.maximum(tol * p0, floor)
+    return cert.kkt <= tol * kkt0
+
+
+def _working_set(cert: Certificate, data: Data, W, ws_min):
+    """Blocks to sweep, sorted, padded with ``nb``; and how many there are."""
+    nb = data.idx.shape[0]
+    nonzero = jnp.any(_blocks(lambda w, _: w != 0, data, W).reshape(nb, -1), axis=1)
+    real = jnp.any(data.valid, axis=1)
+    score = jnp.where(real, jnp.where(nonzero, jnp.inf, cert.dist), -jnp.inf)
+    size = jnp.clip(jnp.maximum(ws_min, 2 * jnp.sum(nonzero)), 1, jnp.sum(real))
+    order = jnp.argsort(-score)
+    rank = jnp.zeros(nb, jnp.int32).at[order].set(jnp.arange(nb, dtype=jnp.int32))
+    ws = jnp.sort(jnp.where(rank < size, jnp.arange(nb, dtype=jnp.int32), nb))
+    return ws, size
+
+
+def _anderson(hist: Iterate, it: Iterate):
+    """Anderson extrapolation of the stacked iterates (``M + 1`` of them)."""
+    flat = jnp.concatenate([hist.W.reshape(hist.W.shape[0], -1), hist.b], axis=1)
+    U = flat[1:] - flat[:-1]
+    C = U @ U.T
+    M = C.shape[0]
+    C = C + (1e-10 * jnp.trace(C) / M + jnp.finfo(C.dtype).tiny) * jnp.eye(M, dtype=C.dtype)
+    z = jnp.linalg.solve(C, jnp.ones((M,), C.dtype))
+    c = z / jnp.sum(z)
+    comb = lambda a: jnp.tensordot(c, a[1:], axes=1)
+    out = Iterate(comb(hist.W), comb(hist.b), comb(hist.Z))
+    ok = jnp.all(jnp.isfinite(c))
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), out, it)
+
+
+# --------------------------------------------------------------------------- #
+# the model of F minimized by the inner loop
+# --------------------------------------------------------------------------- #
+
+
+class _Model(NamedTuple):
+    """Newton datafits: ``F(Z0) + g0.(Z - Z0) + 1/2 sum h (Z - Z0)^2``; others: ``F``."""
+
+    Z0: jax.Array
+    g0: jax.Array
+    h: jax.Array  # (n, 1) Hessian weights (Newton) or 0
+
+
+def _model(datafit, data: Data, Z):
+    g0 = datafit.gradient(data.y, Z, data.mask)
+    if datafit.newton:
+        n = jnp.sum(data.mask)
+        h = jnp.max(datafit.d2loss(data.y, Z), axis=1, keepdims=True) * data.mask[:, None] / n
+    else:
+        h = jnp.zeros((Z.shape[0], 1), Z.dtype)
+    return _Model(Z, g0, h)
+
+
+def _model_grad(datafit, data, model: _Model, Z):
+    if datafit.newton:
+        return model.g0 + model.h * (Z - model.Z0)
+    return datafit.gradient(data.y, Z, data.mask)
+
+
+def _model_value(datafit, penalty, data, model: _Model, it: Iterate):
+    if datafit.newton:
+        d = it.Z - model.Z0
+        smooth = jnp.sum(model.g0 * d) + 0.5 * jnp.sum(model.h * d * d)
+    else:
+        smooth = datafit.value(data.y, it.Z, data.mask)
+    return smooth + penalty_value(penalty, data, it.W)
+
+
+def _curvatures(datafit, data: Data, model: _Model):
+    """Per-block Lipschitz constants ``sum_{rows r of b} sum_i h_i X_ri^2`` and the
+    intercept's ``sum_i h_i`` (``h = curvature / n`` for bounded datafits)."""
+    if datafit.newton:
+        h = model.h[:, 0]
+    else:
+        h = datafit.curvature * data.mask / jnp.sum(data.mask)
+        h = h.astype(data.XT.dtype)
+    rows = (data.XT * data.XT) @ h
+    per_block = jnp.sum(jnp.where(data.valid, rows[data.idx], 0.0), axis=1)
+    return per_block, jnp.sum(h)
+
+
+# --------------------------------------------------------------------------- #
+# inner loop: block coordinate descent on the working set
+# --------------------------------------------------------------------------- #
+
+
+def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb,
+           tol_in, max_epochs, fit_intercept: bool) -> Iterate:
+    g = data.idx.shape[1]
+    tiny = jnp.finfo(data.XT.dtype).tiny
+
+    def sweep(r, c):
+        it, G, change = c
+        blk = ws[r]
+        rows = data.idx[blk]
+        Lk = L[blk]
+        if g == 1:
+            xb = lax.dynamic_index_in_dim(data.XT, rows[0], 0, keepdims=True)  # (1, n)
+        else:
+            xb = jnp.where(data.valid[blk][:, None], data.XT[rows], 0.0)  # (g, n)
+        wb = it.W[rows]
+        grad_b = xb @ G
+        step = 1.0 / jnp.maximum(Lk, tiny)
+        new = penalty.block_prox(wb - step * grad_b, step, rows)
+        keep = (Lk > 0) & data.valid[blk][:, None]
+        new = jnp.where(keep, new, wb)
+        d = new - wb
+        W = it.W.at[rows].set(new)
+        Z = it.Z + xb.T @ d
+        G = _model_grad(datafit, data, model, Z) if not datafit.newton else G + model.h * (xb.T @ d)
+        change = jnp.maximum(change, Lk * jnp.sqrt(jnp.sum(d * d)))
+        return Iterate(W, it.b, Z), G, change
+
+    def intercept(it, G, change):
+        q = jnp.sum(G, axis=0)
+        db = -q / jnp.maximum(Lb, tiny)
+        Z = it.Z + db
+        G = _model_grad(datafit, data, model, Z)
+        return Iterate(it.W, it.b + db, Z), G, jnp.maximum(change, jnp.sqrt(jnp.sum(q * q)))
+
+    def epoch(s: _Inner) -> _Inner:
+        c = lax.fori_loop(0, size, sweep, (s.it, s.G, jnp.zeros((), s.G.dtype)))
+        if fit_intercept:
+            c = intercept(*c)
+        it, G, change = c
+        slot = s.epoch % (ANDERSON_M + 1)
+        hist = jax.tree_util.tree_map(lambda h, x: h.at[slot].set(x), s.hist, it)
+
+        def extrapolate(args):
+            it, G = args
+            acc = _anderson(hist, it)
+            better = _model_value(datafit, penalty, data, model, acc) < _model_value(
+                datafit, penalty, data, model, it)
+            it = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), acc, it)
+            return it, _model_grad(datafit, data, model, it.Z)
+
+        it, G = lax.cond(slot == ANDERSON_M, extrapolate, lambda a: a, (it, G))
+        return _Inner(it, G, s.epoch + 1, change, hist)
+
+    hist = jax.tree_util.tree_map(
+        lambda x: jnp.zeros((ANDERSON_M + 1,) + x.shape, x.dtype), start)
+    s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
+                jnp.asarray(jnp.inf, data.XT.dtype), hist)
+    s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
+    return s.it
+
+
+# --------------------------------------------------------------------------- #
+# line search and the outer loop
+# --------------------------------------------------------------------------- #
+
+
+def _line_search(datafit, penalty, data: Data, model: _Model, it: Iterate, cand: Iterate, P):
+    """Backtracking from ``it`` toward ``cand``; returns (iterate, objective, found)."""
+    pen0 = penalty_value(penalty, data, it.W)
+    delta = (jnp.sum(model.g0 * (cand.Z - it.Z)) + penalty_value(penalty, data, cand.W) - pen0)
+
+    def at(t):
+        return jax.tree_util.tree_map(lambda a, c: a + t * (c - a), it, cand)
+
+    def objective(x):
+        return datafit.value(data.y, x.Z, data.mask) + penalty_value(penalty, data, x.W)
+
+    def cond(c):
+        t, Pt, k = c
+        ok = (Pt <= P + 1e-4 * t * jnp.minimum(delta, 0.0)) & (Pt <= P)
+        return ~ok & (k < LS_STEPS)
+
+    def body(c):
+        t, _, k = c
+        t = 0.5 * t
+        return t, objective(at(t)), k + 1
+
+    one = jnp.ones((), P.dtype)
+    t, Pt, k = lax.while_loop(cond, body, (one, objective(cand), jnp.zeros((), jnp.int32)))
+    found = (k < LS_STEPS) & jnp.isfinite(Pt)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(found, a, b), at(t), it), found
+
+
+def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
+    """The best intercept of the null model ``W = 0`` (damped Newton steps)."""
+    k = data.y.shape[1]
+    b = jnp.zeros((k,), data.XT.dtype)
+    if not fit_intercept:
+        return b
+    m = data.mask[:, None]
+
+    def value(b):
+        return datafit.value(data.y, jnp.zeros_like(data.y) + b, data.mask)
+
+    def step(_, b):
+        Z = jnp.zeros_like(data.y) + b
+        q = jnp.sum(datafit.gradient(data.y, Z, data.mask), axis=0)
+        if datafit.newton:
+            H = jnp.sum(m * datafit.d2loss(data.y, Z), axis=0) / jnp.sum(data.mask)
+        else:
+            H = jnp.full_like(q, datafit.curvature)
+        d = -q / jnp.maximum(H, jnp.finfo(q.dtype).tiny)
+        v0 = value(b)
+        ts = 0.5 ** jnp.arange(20, dtype=b.dtype)
+        vals = jax.vmap(lambda t: value(b + t * d))(ts)
+        ok = vals <= v0
+        t = jnp.where(jnp.any(ok), ts[jnp.argmax(ok)], 0.0)
+        return b + t * d
+
+    return lax.fori_loop(0, steps, step, b)
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min"))
+def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
+          fit_intercept: bool, ws_min: int = WS_MIN) -> Solution:
+    """Solve the padded problem from ``W0`` (intercept: the null model's); see the module
+    docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``."""
+    dtype = data.XT.dtype
+    tol = jnp.asarray(tol, dtype)
+    has_gap = datafit.has_conjugate
+
+    def predict(W, b):
+        return data.XT.T @ W + b
+
+    null_b = _null_intercept(datafit, data, fit_intercept)
+    null = Iterate(jnp.zeros_like(W0), null_b, predict(jnp.zeros_like(W0), null_b))
+    cert0 = certify(datafit, penalty, data, null, fit_intercept)
+    p0 = cert0.objective
+    kkt0 = jnp.maximum(jnp.max(jnp.abs(data.XT @ datafit.gradient(data.y, null.Z, data.mask))),
+                       jnp.finfo(dtype).tiny)
+
+    # a warm start whose objective is not finite (overflow) is replaced by the null model
+    start = Iterate(W0, null_b, predict(W0, null_b))
+    cert_s = certify(datafit, penalty, data, start, fit_intercept)
+    use = jnp.isfinite(cert_s.objective)
+    start = jax.tree_util.tree_map(lambda a, b: jnp.where(use, a, b), start, null)
+    cert = jax.tree_util.tree_map(lambda a, b: jnp.where(use, a, b), cert_s, cert0)
+
+    def status_of(cert, n_iter, found):
+        finite = jnp.isfinite(cert.objective)
+        done = _converged(cert, tol, p0, kkt0, has_gap)
+        return jnp.where(
+            ~finite, Status.DIVERGED,
+            jnp.where(done, Status.CONVERGED,
+                      jnp.where((n_iter >= max_iter) | ~found, Status.MAX_STEPS, Status.RUNNING)),
+        ).astype(jnp.int32)
+
+    def body(s: _Outer) -> _Outer:
+        ws, size = _working_set(s.cert, data, s.it.W, ws_min)
+        model = _model(datafit, data, s.it.Z)
+        L, Lb = _curvatures(datafit, data, model)
+        tol_in = INNER_RATIO * s.cert.kkt
+        cand = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, tol_in,
+                      max_epochs, fit_intercept)
+        it, found = _line_search(datafit, penalty, data, model, s.it, cand, s.cert.objective)
+        cert = certify(datafit, penalty, data, it, fit_intercept)
+        ok = jnp.isfinite(cert.objective)
+        it = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), it, s.it)
+        n_iter = s.n_iter + 1
+        status = status_of(cert, n_iter, found)
+        cert = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), cert, s.cert)
+        return _Outer(it, cert, n_iter, status)
+
+    zero = jnp.zeros((), jnp.int32)
+    s0 = _Outer(start, cert, zero, status_of(cert, zero, jnp.ones((), bool)))
+    s = lax.while_loop(lambda s: s.status == Status.RUNNING, body, s0)
+    return Solution(s.it, s.cert, s.n_iter, s.status, p0)
