@@ -61,7 +61,7 @@ def as_real_array(name: str, a: Any):
 
 def check_finite(name: str, arr) -> None:
     if not is_traced(arr) and not bool(np.all(np.isfinite(np.asarray(arr)))):
-        raise ValueError(f"{name} must not contain NaN or inf (missing values included).")
+        raise ValueError(f"{name} contains NaN or inf (missing values included); it must be finite.")
 
 
 def check_design(X, y, *, y_name: str = "y", y_ndim=(1,)):
@@ -75,7 +75,7 @@ def check_design(X, y, *, y_name: str = "y", y_ndim=(1,)):
         raise ValueError(f"{y_name} must have shape {want}, got shape {y.shape}.")
     if X.shape[0] != y.shape[0]:
         raise ValueError(
-            f"X and {y_name} must have the same number of samples: X has {X.shape[0]} rows, "
+            f"X and {y_name} have inconsistent numbers of samples: X has {X.shape[0]} rows, "
             f"{y_name} has {y.shape[0]}."
         )
     if X.shape[0] < 1 or X.shape[1] < 1:
@@ -85,10 +85,11 @@ def check_design(X, y, *, y_name: str = "y", y_ndim=(1,)):
     return X, y
 
 
-def float_dtype(*arrays) -> np.dtype:
-    """float64 when x64 is on and an input is float64 / integer / bool; float32 otherwise."""
-    kinds = [np.dtype(a.dtype) for a in arrays if hasattr(a, "dtype")]
-    want64 = any(k == np.float64 or np.issubdtype(k, np.integer) or k == np.bool_ for k in kinds)
+def float_dtype(X) -> np.dtype:
+    """The solve's dtype, from ``X`` alone: float64 for float64 (or integer / bool) ``X``
+    when x64 is on, float32 otherwise. Targets and warm starts are cast to it."""
+    k = np.dtype(X.dtype)
+    want64 = k == np.float64 or np.issubdtype(k, np.integer) or k == np.bool_
     return np.dtype(np.float64 if want64 and jax.config.jax_enable_x64 else np.float32)
 
 
@@ -131,7 +132,8 @@ def warn_alpha_max(alpha: Any, alpha_max: Any, what: str, stacklevel: int = 3) -
     a, amax = float(alpha), float(alpha_max)
     if a >= amax > 0:
         warnings.warn(
-            f"alpha={a:g} >= alpha_max={amax:g}: the {what} solution is 0 (no feature selected).",
+            f"alpha={a:g} >= alpha_max={amax:g}: the {what} solution is w = 0 (no feature "
+            "selected).",
             UserWarning,
             stacklevel=stacklevel + 1,
         )

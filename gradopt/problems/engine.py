@@ -225,17 +225,30 @@ def _model_value(datafit, penalty, data, model: _Model, it: Iterate):
     return smooth + penalty_value(penalty, data, it.W)
 
 
-def _curvatures(datafit, data: Data, model: _Model):
-    """Per-block Lipschitz constants ``sum_{rows r of b} sum_i h_i X_ri^2`` and the
-    intercept's ``sum_i h_i`` (``h = curvature / n`` for bounded datafits)."""
+def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
+    """Per-block Lipschitz constants, the intercept's, and the column centers.
+
+    With Hessian weights ``h`` (``curvature / n`` on real rows for bounded
+    datafits) a coordinate step moves ``Z`` along ``x_j - mu_j`` and the
+    intercept by ``-mu_j`` (``mu_j = sum_i h_i X_ij / sum_i h_i`` with an
+    intercept, else 0): the intercept is eliminated from each step exactly, so
+    a column nearly collinear with the intercept (a large mean) costs nothing
+    more. The constant is ``sum_i h_i (X_ij - mu_j)^2``, summed over a block's rows.
+    """
     if datafit.newton:
         h = model.h[:, 0]
     else:
-        h = datafit.curvature * data.mask / jnp.sum(data.mask)
-        h = h.astype(data.XT.dtype)
-    rows = (data.XT * data.XT) @ h
-    per_block = jnp.sum(jnp.where(data.valid, rows[data.idx], 0.0), axis=1)
-    return per_block, jnp.sum(h)
+        h = (datafit.curvature * data.mask / jnp.sum(data.mask)).astype(data.XT.dtype)
+    H = jnp.sum(h)
+    sq = jnp.sum(data.XT * data.XT * h, axis=1)
+    if fit_intercept:
+        s1 = data.XT @ h
+        mu = jnp.where(H > 0, s1 / jnp.where(H > 0, H, 1.0), 0.0)
+        sq = jnp.maximum(sq - mu * s1, 0.0)
+    else:
+        mu = jnp.zeros_like(sq)
+    per_block = jnp.sum(jnp.where(data.valid, sq[data.idx], 0.0), axis=1)
+    return per_block, H, mu
 
 
 # --------------------------------------------------------------------------- #
@@ -243,7 +256,7 @@ def _curvatures(datafit, data: Data, model: _Model):
 # --------------------------------------------------------------------------- #
 
 
-def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb,
+def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb, mu,
            tol_in, max_epochs, fit_intercept: bool) -> Iterate:
     g = data.idx.shape[1]
     tiny = jnp.finfo(data.XT.dtype).tiny
@@ -259,16 +272,25 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
             xb = jnp.where(data.valid[blk][:, None], data.XT[rows], 0.0)  # (g, n)
         wb = it.W[rows]
         grad_b = xb @ G
+        if fit_intercept:
+            mub = mu[rows]
+            grad_b = grad_b - mub[:, None] * jnp.sum(G, axis=0)
         step = 1.0 / jnp.maximum(Lk, tiny)
         new = penalty.block_prox(wb - step * grad_b, step, rows)
         keep = (Lk > 0) & data.valid[blk][:, None]
         new = jnp.where(keep, new, wb)
         d = new - wb
         W = it.W.at[rows].set(new)
-        Z = it.Z + xb.T @ d
-        G = _model_grad(datafit, data, model, Z) if not datafit.newton else G + model.h * (xb.T @ d)
+        dZ = xb.T @ d
+        b = it.b
+        if fit_intercept:
+            db = -(mub @ d)
+            dZ, b = dZ + db, b + db
+        Z = it.Z + dZ
+        G = G + model.h * dZ if datafit.newton else _model_grad(datafit, data, model, Z)
+        it = Iterate(W, b, Z)
         change = jnp.maximum(change, Lk * jnp.sqrt(jnp.sum(d * d)))
-        return Iterate(W, it.b, Z), G, change
+        return it, G, change
 
     def intercept(it, G, change):
         q = jnp.sum(G, axis=0)
@@ -378,18 +400,16 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
         return data.XT.T @ W + b
 
     null_b = _null_intercept(datafit, data, fit_intercept)
-    null = Iterate(jnp.zeros_like(W0), null_b, predict(jnp.zeros_like(W0), null_b))
-    cert0 = certify(datafit, penalty, data, null, fit_intercept)
-    p0 = cert0.objective
-    kkt0 = jnp.maximum(jnp.max(jnp.abs(data.XT @ datafit.gradient(data.y, null.Z, data.mask))),
+    null_Z = predict(jnp.zeros_like(W0), null_b)
+    p0 = datafit.value(data.y, null_Z, data.mask)
+    kkt0 = jnp.maximum(jnp.max(jnp.abs(data.XT @ datafit.gradient(data.y, null_Z, data.mask))),
                        jnp.finfo(dtype).tiny)
 
     # a warm start whose objective is not finite (overflow) is replaced by the null model
-    start = Iterate(W0, null_b, predict(W0, null_b))
-    cert_s = certify(datafit, penalty, data, start, fit_intercept)
-    use = jnp.isfinite(cert_s.objective)
-    start = jax.tree_util.tree_map(lambda a, b: jnp.where(use, a, b), start, null)
-    cert = jax.tree_util.tree_map(lambda a, b: jnp.where(use, a, b), cert_s, cert0)
+    Z = predict(W0, null_b)
+    finite = jnp.isfinite(datafit.value(data.y, Z, data.mask) + penalty_value(penalty, data, W0))
+    start = Iterate(jnp.where(finite, W0, 0.0), null_b, jnp.where(finite, Z, null_Z))
+    cert = certify(datafit, penalty, data, start, fit_intercept)
 
     def status_of(cert, n_iter, found):
         finite = jnp.isfinite(cert.objective)
@@ -403,9 +423,9 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
     def body(s: _Outer) -> _Outer:
         ws, size = _working_set(s.cert, data, s.it.W, ws_min)
         model = _model(datafit, data, s.it.Z)
-        L, Lb = _curvatures(datafit, data, model)
+        L, Lb, mu = _curvatures(datafit, data, model, fit_intercept)
         tol_in = INNER_RATIO * s.cert.kkt
-        cand = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, tol_in,
+        cand = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu, tol_in,
                       max_epochs, fit_intercept)
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, s.cert.objective)
         cert = certify(datafit, penalty, data, it, fit_intercept)

@@ -108,7 +108,7 @@ def _prepare(X, y, datafit, init, multitask: bool):
     X, y = _inputs.check_design(X, y, y_name="Y" if multitask else "y",
                                 y_ndim=(2,) if multitask else (1, 2))
     y = datafit.labels(y)
-    dtype = _inputs.float_dtype(X, y)
+    dtype = _inputs.float_dtype(X)
     n, p = X.shape
     squeeze = y.ndim == 1
     k = 1 if squeeze else y.shape[1]
