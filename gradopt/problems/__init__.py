@@ -14,8 +14,20 @@ from gradopt.problems.lasso import (
     lasso_path,
 )
 from gradopt.problems.logistic import sparse_logistic, sparse_logistic_alpha_max
+from gradopt.problems.presets import (
+    GLMPath,
+    glm_path,
+    huber_regression,
+    multitask_lasso,
+    poisson_regression,
+)
 
 __all__ = [
+    "GLMPath",
+    "glm_path",
+    "huber_regression",
+    "multitask_lasso",
+    "poisson_regression",
     "LassoPath",
     "SparseResult",
     "elastic_net",

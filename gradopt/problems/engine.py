@@ -28,11 +28,17 @@ here in pure JAX, one ``lax.while_loop`` per level):
   ``(W, b)``, the extrapolated ``Z`` is the same combination of the stored
   ones: no product with ``X``. The inner loop stops when its largest scaled
   step ``L_b ||delta_b||`` is below ``inner_ratio`` times the outer violation.
-* **Line search.** The step from the outer point to the model's minimizer is
-  accepted with backtracking (Armijo with the penalty, Tseng & Yun 2009); a
-  step that increases the objective is never taken. If no step along the
-  direction decreases the objective the solve stops (``MAX_STEPS``, not
-  converged).
+* **Line search** (proximal Newton only: coordinate steps of length
+  ``1/L_b`` on a bounded-curvature datafit already decrease the objective).
+  The step from the outer point to the model's minimizer is accepted with
+  backtracking (Armijo with the penalty, Tseng & Yun 2009); a step that
+  increases the objective by more than its rounding (``4 eps |P|``) is never
+  taken. If no step along the direction qualifies (a saturated start where
+  the Hessian vanishes, say), the model is damped (Levenberg-Marquardt:
+  ``h <- h + lambda / n``, ``lambda`` grown tenfold per failure, shrunk after
+  a success) and the iteration retried; the solve stops (``MAX_STEPS``, not
+  converged) only once ``lambda`` exceeds ``1e12`` times the curvature bound
+  (logistic: 1/4) or the mean curvature (Poisson).
 * **Certificate.** With ``u = grad F(Z)`` (centered for the intercept's dual
   constraint by ``datafit.center_dual``), rescaled by ``s = min(1, 1 /
   max_b block_dual_ratio)`` to be dual feasible, ``D = -F*(s u) - G*(-s X^T u)``
@@ -87,6 +93,7 @@ class Certificate(NamedTuple):
     gap: jax.Array  # inf when the datafit has no conjugate
     kkt: jax.Array  # largest block (and intercept) violation
     dist: jax.Array  # (nb,) violation of each block (-inf for padding blocks)
+    unorm: jax.Array  # ||grad F(Z)||_2, for the rounding floor of kkt
 
 
 class Solution(NamedTuple):
@@ -98,10 +105,11 @@ class Solution(NamedTuple):
 
 
 class _Outer(NamedTuple):
-    it: Iterate
-    cert: Certificate
+    it: Iterate  # the current point (certified at the start of the next body)
+    last: tuple  # (Iterate, Certificate) of the last point with a finite objective
     n_iter: jax.Array
     status: jax.Array
+    damping: jax.Array  # Levenberg-Marquardt term of the Newton model (inf: give up)
 
 
 class _Inner(NamedTuple):
@@ -119,8 +127,12 @@ class _Inner(NamedTuple):
 
 def _blocks(fn, data: Data, *arrays):
     """``fn(block_arrays..., idx)`` over every block (vmap); arrays are ``(p, k)``."""
+    if data.idx.shape[1] == 1:  # one row per block: no gather (padding rows of W are 0)
+        return jax.vmap(lambda i, *a: fn(*[x[None] for x in a], i))(data.idx, *arrays)
+
     def one(idx, valid, *a):
         return fn(*[jnp.where(valid[:, None], x[idx], 0.0) for x in a], idx)
+
     return jax.vmap(one, in_axes=(0, 0) + (None,) * len(arrays))(data.idx, data.valid, *arrays)
 
 
@@ -148,15 +160,16 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> C
         conj = jnp.sum(_blocks(penalty.block_conjugate, data, -s * XTu))
         D = datafit.dual_value(data.y, s * u, data.mask) - conj
         gap = jnp.where(jnp.isfinite(D), jnp.maximum(P - D, 0.0), jnp.inf)
-    return Certificate(P, gap, kkt, dist)
+    return Certificate(P, gap, kkt, dist, jnp.sqrt(jnp.sum(u * u)))
 
 
-def _converged(cert: Certificate, tol, p0, kkt0, has_gap: bool):
+def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool):
+    """The stopping test, with floors for the rounding of ``P - D`` and of ``X^T u``."""
+    eps = jnp.finfo(cert.objective.dtype).eps
     if has_gap:
-        eps = jnp.finfo(cert.objective.dtype).eps
         floor = 16 * eps * (2 * jnp.abs(cert.objective) + cert.gap)
         return cert.gap <= jnp.maximum(tol * p0, floor)
-    return cert.kkt <= tol * kkt0
+    return cert.kkt <= jnp.maximum(tol * kkt0, 4 * eps * xnorm * cert.unorm)
 
 
 def _working_set(cert: Certificate, data: Data, W, ws_min):
@@ -200,11 +213,12 @@ class _Model(NamedTuple):
     h: jax.Array  # (n, 1) Hessian weights (Newton) or 0
 
 
-def _model(datafit, data: Data, Z):
+def _model(datafit, data: Data, Z, damping=0.0):
     g0 = datafit.gradient(data.y, Z, data.mask)
     if datafit.newton:
         n = jnp.sum(data.mask)
-        h = jnp.max(datafit.d2loss(data.y, Z), axis=1, keepdims=True) * data.mask[:, None] / n
+        d2 = jnp.max(datafit.d2loss(data.y, Z), axis=1, keepdims=True) + damping
+        h = d2 * data.mask[:, None] / n
     else:
         h = jnp.zeros((Z.shape[0], 1), Z.dtype)
     return _Model(Z, g0, h)
@@ -342,9 +356,11 @@ def _line_search(datafit, penalty, data: Data, model: _Model, it: Iterate, cand:
     def objective(x):
         return datafit.value(data.y, x.Z, data.mask) + penalty_value(penalty, data, x.W)
 
+    slack = 4 * jnp.finfo(P.dtype).eps * jnp.abs(P)  # below this, P's rounding decides
+
     def cond(c):
         t, Pt, k = c
-        ok = (Pt <= P + 1e-4 * t * jnp.minimum(delta, 0.0)) & (Pt <= P)
+        ok = Pt <= P + jnp.minimum(1e-4 * t * jnp.minimum(delta, 0.0) + slack, slack)
         return ~ok & (k < LS_STEPS)
 
     def body(c):
@@ -404,39 +420,59 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
     p0 = datafit.value(data.y, null_Z, data.mask)
     kkt0 = jnp.maximum(jnp.max(jnp.abs(data.XT @ datafit.gradient(data.y, null_Z, data.mask))),
                        jnp.finfo(dtype).tiny)
+    xnorm = jnp.sqrt(jnp.max(jnp.sum(data.XT * data.XT, axis=1)) * data.XT.shape[1])
 
     # a warm start whose objective is not finite (overflow) is replaced by the null model
     Z = predict(W0, null_b)
     finite = jnp.isfinite(datafit.value(data.y, Z, data.mask) + penalty_value(penalty, data, W0))
     start = Iterate(jnp.where(finite, W0, 0.0), null_b, jnp.where(finite, Z, null_Z))
-    cert = certify(datafit, penalty, data, start, fit_intercept)
 
-    def status_of(cert, n_iter, found):
-        finite = jnp.isfinite(cert.objective)
-        done = _converged(cert, tol, p0, kkt0, has_gap)
+    def status_of(cert, n_iter, damping):
+        done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)
         return jnp.where(
-            ~finite, Status.DIVERGED,
+            ~jnp.isfinite(cert.objective), Status.DIVERGED,
             jnp.where(done, Status.CONVERGED,
-                      jnp.where((n_iter >= max_iter) | ~found, Status.MAX_STEPS, Status.RUNNING)),
+                      jnp.where((n_iter >= max_iter) | ~jnp.isfinite(damping), Status.MAX_STEPS,
+                                Status.RUNNING)),
         ).astype(jnp.int32)
 
-    def body(s: _Outer) -> _Outer:
-        ws, size = _working_set(s.cert, data, s.it.W, ws_min)
-        model = _model(datafit, data, s.it.Z)
+    def step(s: _Outer, cert: Certificate):
+        ws, size = _working_set(cert, data, s.it.W, ws_min)
+        model = _model(datafit, data, s.it.Z, s.damping)
         L, Lb, mu = _curvatures(datafit, data, model, fit_intercept)
-        tol_in = INNER_RATIO * s.cert.kkt
-        cand = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu, tol_in,
-                      max_epochs, fit_intercept)
-        it, found = _line_search(datafit, penalty, data, model, s.it, cand, s.cert.objective)
-        cert = certify(datafit, penalty, data, it, fit_intercept)
-        ok = jnp.isfinite(cert.objective)
-        it = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), it, s.it)
-        n_iter = s.n_iter + 1
-        status = status_of(cert, n_iter, found)
-        cert = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), cert, s.cert)
-        return _Outer(it, cert, n_iter, status)
+        cand = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
+                      INNER_RATIO * cert.kkt, max_epochs, fit_intercept)
+        if not datafit.newton:  # steps of length 1/L_b already decrease F + G
+            return cand, s.damping
+        it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
+        # no descent along the Newton direction (e.g. a saturated start where the Hessian
+        # vanishes): damp the model (Levenberg-Marquardt) and retry; relax after a success
+        if datafit.curvature < float("inf"):
+            scale = jnp.asarray(datafit.curvature, dtype)
+        else:  # the mean curvature, or 1 where it underflows
+            real = data.mask[:, None] > 0
+            scale = jnp.sum(jnp.where(real, datafit.d2loss(data.y, s.it.Z), 0.0)) / jnp.sum(real)
+            scale = jnp.where(scale > jnp.finfo(dtype).tiny ** 0.5, scale, 1.0)
+        up = jnp.maximum(10.0 * s.damping, 1e-3 * scale)
+        down = jnp.where(s.damping > 1e-6 * scale, 0.1 * s.damping, 0.0)
+        damping = jnp.where(found, down, jnp.where(up > 1e12 * scale, jnp.inf, up))
+        return it, damping
+
+    def body(s: _Outer) -> _Outer:
+        # certify the current point; stop, or take one working-set / Newton step
+        cert = certify(datafit, penalty, data, s.it, fit_intercept)
+        status = status_of(cert, s.n_iter, s.damping)
+        ok = jnp.isfinite(cert.objective)  # else: report the last finite point
+        last = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), (s.it, cert), s.last)
+        running = status == Status.RUNNING
+        it, damping = lax.cond(running, step, lambda s, c: (s.it, s.damping), s, cert)
+        return _Outer(it, last, s.n_iter + running.astype(jnp.int32), status, damping)
 
     zero = jnp.zeros((), jnp.int32)
-    s0 = _Outer(start, cert, zero, status_of(cert, zero, jnp.ones((), bool)))
+    inf = jnp.asarray(jnp.inf, dtype)
+    cert0 = Certificate(inf, inf, inf, jnp.full(data.idx.shape[:1], -jnp.inf, dtype), inf)
+    s0 = _Outer(start, (start, cert0), zero, jnp.asarray(Status.RUNNING, jnp.int32),
+                jnp.zeros((), dtype))
     s = lax.while_loop(lambda s: s.status == Status.RUNNING, body, s0)
-    return Solution(s.it, s.cert, s.n_iter, s.status, p0)
+    it, cert = s.last
+    return Solution(it, cert, s.n_iter, s.status, p0)

@@ -75,6 +75,17 @@ def _check_penalty(penalty, p: int) -> None:
             )
 
 
+def _per_feature(penalty, p_pad: int, dtype):
+    """The penalty with every strength as a ``(p_pad,)`` array (padding features get 0), so
+    that scalar and per-feature strengths share one compiled program."""
+    def one(leaf):
+        leaf = jnp.asarray(leaf, dtype)
+        if leaf.ndim == 0:
+            return jnp.broadcast_to(leaf, (p_pad,))
+        return jnp.pad(leaf, (0, p_pad - leaf.shape[0]))
+    return jax.tree_util.tree_map(one, penalty)
+
+
 def _pad(X, y, W0, n_pad, p_pad, dtype):
     """``(XT, y, W0)`` padded to ``(p_pad, n_pad)``, ``(n_pad, k)``, ``(p_pad, k)``."""
     n, p = X.shape
@@ -184,6 +195,7 @@ def glm(
     max_epochs = _inputs.check_count("max_epochs", max_epochs, 1)
     data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, init, multitask=False)
     _check_penalty(penalty, p)
+    penalty = _per_feature(penalty, data.XT.shape[0], dtype)
     sol = engine.solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
                        fit_intercept=bool(fit_intercept))
     return _result(sol, p, squeeze)

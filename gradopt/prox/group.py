@@ -125,6 +125,7 @@ class GroupL2(Penalty):
                 f"(n_features, n_tasks) coefficients), got axis={self.axis!r}."
             )
         t = jnp.asarray(self.reg)
+        t = t[idx] if t.ndim else t
         if self.weights is not None:
             w = jnp.asarray(self.weights)
             t = t * (w[idx] if w.ndim else w)

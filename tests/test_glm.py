@@ -1,0 +1,356 @@
+"""The GLM engine: every datafit x penalty against an independent reference,
+certificates, padding to size buckets, compilation reuse, warm starts, hard designs.
+
+Shapes are kept inside a few size buckets (n <= 40, p in 17..24 or 80) and
+penalty kinds are shared, so the file compiles a small number of programs."""
+
+import importlib
+import warnings
+
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from sklearn.linear_model import ElasticNet, Lasso, MultiTaskLasso, PoissonRegressor
+
+import gradopt
+from gradopt import datafits, prox
+from gradopt.problems import engine
+
+glm_module = importlib.import_module("gradopt.problems.glm")
+
+pytestmark = pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+
+
+def _data(n, p, seed=0, rho=0.0):
+    rng = np.random.default_rng(seed)
+    if rho:
+        cov = rho ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
+        X = rng.multivariate_normal(np.zeros(p), cov, size=n)
+    else:
+        X = rng.standard_normal((n, p))
+    w = np.zeros(p)
+    w[: min(5, p)] = [1.0, -2.0, 0.5, 1.5, -1.0][: min(5, p)]
+    y = X @ w + 0.3 * rng.standard_normal(n) + 0.7
+    return X, y
+
+
+def _cvx(X, y, loss, pen, fit_intercept):
+    """CVXPY reference: loss(z) with z = Xw + b (a cvxpy expression) + pen(w)."""
+    n, p = X.shape
+    w, b = cp.Variable(p), cp.Variable()
+    z = X @ w + (b if fit_intercept else 0.0)
+    prob = cp.Problem(cp.Minimize(loss(z) + pen(w)))
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
+    return w.value, (float(b.value) if fit_intercept else 0.0), prob.value
+
+
+def _objective(datafit, penalty, X, y, coef, b):
+    z = jnp.asarray(X) @ jnp.asarray(coef) + b
+    return float(datafit.value(jnp.asarray(y), z) + penalty.value(jnp.asarray(coef)))
+
+
+# --------------------------------------------------------------------------- #
+# objectives against references
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_quadratic_l1_matches_sklearn(fit_intercept):
+    X, y = _data(40, 20, seed=1)
+    a = 0.05
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(a), fit_intercept=fit_intercept, tol=1e-12)
+    sk = Lasso(alpha=a, fit_intercept=fit_intercept, tol=1e-14, max_iter=10**6).fit(X, y)
+    assert bool(res.converged) and int(res.status) == gradopt.Status.CONVERGED
+    np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-7)
+    np.testing.assert_allclose(float(res.intercept), sk.intercept_, atol=1e-7)
+
+
+def test_quadratic_positive_and_enet_match_sklearn():
+    X, y = _data(40, 20, seed=2)
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(0.02, positive=True), tol=1e-12)
+    sk = Lasso(alpha=0.02, fit_intercept=False, positive=True, tol=1e-14, max_iter=10**6).fit(X, y)
+    np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-7)
+    assert np.all(np.asarray(res.coef) >= 0)
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.elastic_net(0.05, 0.3), fit_intercept=True,
+                      tol=1e-13)
+    sk = ElasticNet(alpha=0.05, l1_ratio=0.3, tol=1e-15, max_iter=10**6).fit(X, y)
+    np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-6)
+
+
+def test_quadratic_weighted_l1_array_l1_ratio_and_ridge_match_references():
+    X, y = _data(40, 20, seed=3)
+    n = X.shape[0]
+    wts = np.linspace(0.0, 0.1, 20)  # a zero weight: an unpenalized feature
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(wts), tol=1e-12, fit_intercept=True)
+    w_ref, b_ref, p_ref = _cvx(X, y, lambda z: cp.sum_squares(y - z) / (2 * n),
+                               lambda w: cp.sum(cp.multiply(wts, cp.abs(w))), True)
+    np.testing.assert_allclose(res.coef, w_ref, atol=1e-5)
+    assert float(res.objective) <= p_ref + 1e-9
+    ratios = np.linspace(0.2, 1.0, 20)
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.elastic_net(0.1, ratios), tol=1e-12)
+    w_ref, _, p_ref = _cvx(X, y, lambda z: cp.sum_squares(y - z) / (2 * n),
+                           lambda w: 0.1 * (cp.sum(cp.multiply(ratios, cp.abs(w)))
+                                            + cp.sum(cp.multiply((1 - ratios) / 2, cp.square(w)))),
+                           False)
+    np.testing.assert_allclose(res.coef, w_ref, atol=1e-5)
+    lam = 0.3  # ridge: closed form (X^T X / n + lam I) w = X^T y / n
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l2_squared(lam), tol=1e-13)
+    w_ridge = np.linalg.solve(X.T @ X / n + lam * np.eye(20), X.T @ y / n)
+    # lam-strong convexity: ||w - w*||^2 <= 2 gap / lam
+    err = np.linalg.norm(np.asarray(res.coef) - w_ridge)
+    assert err <= np.sqrt(2 * float(res.duality_gap) / lam) + 1e-12 and err <= 1e-5
+
+
+def test_multitask_matches_sklearn():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((40, 20))
+    W = np.zeros((20, 3))
+    W[:4] = rng.standard_normal((4, 3))
+    Y = X @ W + 0.2 * rng.standard_normal((40, 3)) + np.array([1.0, -1.0, 0.5])
+    res = gradopt.multitask_lasso(X, Y, 0.05, fit_intercept=True, tol=1e-12)
+    sk = MultiTaskLasso(alpha=0.05, tol=1e-14, max_iter=10**6).fit(X, Y)
+    assert res.coef.shape == (20, 3) and res.intercept.shape == (3,)
+    np.testing.assert_allclose(res.coef, sk.coef_.T, atol=1e-7)
+    np.testing.assert_allclose(res.intercept, sk.intercept_, atol=1e-7)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_huber_l1_matches_cvxpy(fit_intercept):
+    X, y = _data(40, 20, seed=5)
+    y[:4] += 30.0
+    n, lam, delta = X.shape[0], 0.02, 1.0
+    res = gradopt.huber_regression(X, y, lam, delta=delta, fit_intercept=fit_intercept, tol=1e-10)
+    w_ref, b_ref, p_ref = _cvx(X, y, lambda z: 0.5 * cp.sum(cp.huber(y - z, delta)) / n,
+                               lambda w: lam * cp.norm1(w), fit_intercept)
+    assert bool(res.converged)
+    assert abs(float(res.objective) - p_ref) <= 1e-7 * max(1.0, abs(p_ref))
+    np.testing.assert_allclose(res.coef, w_ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_poisson_l1_matches_cvxpy(fit_intercept):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 20))
+    y = rng.poisson(np.exp(0.4 * X[:, 0] - 0.3 * X[:, 1] + 0.5)).astype(float)
+    n, lam = X.shape[0], 0.02
+    res = gradopt.poisson_regression(X, y, lam, fit_intercept=fit_intercept, tol=1e-10)
+    w_ref, b_ref, p_ref = _cvx(X, y, lambda z: cp.sum(cp.exp(z) - cp.multiply(y, z)) / n,
+                               lambda w: lam * cp.norm1(w), fit_intercept)
+    assert bool(res.converged)
+    assert abs(float(res.objective) - p_ref) <= 1e-7 * max(1.0, abs(p_ref))
+    np.testing.assert_allclose(res.coef, w_ref, atol=1e-4)
+
+
+def test_poisson_ridge_matches_sklearn_poisson_regressor():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((40, 20))
+    y = rng.poisson(np.exp(0.3 * X[:, 0] + 0.2)).astype(float)
+    sk = PoissonRegressor(alpha=0.1, tol=1e-12, max_iter=10**4).fit(X, y)
+    # sklearn: half deviance + alpha/2 ||w||^2  ==  our datafit + (2 alpha)/2 ... / 2: same minimizer
+    res = gradopt.poisson_regression(X, y, 0.1, l1_ratio=0.0, fit_intercept=True, tol=1e-12)
+    np.testing.assert_allclose(res.coef, sk.coef_, atol=1e-6)
+    np.testing.assert_allclose(float(res.intercept), sk.intercept_, atol=1e-6)
+
+
+def test_logistic_elastic_net_matches_cvxpy():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((40, 20))
+    y = (X[:, 0] - X[:, 1] + 0.5 * rng.standard_normal(40) > 0).astype(float)
+    n = X.shape[0]
+    ys = 2 * y - 1
+    res = gradopt.glm(X, y, datafits.logistic(), prox.elastic_net(0.02, 0.5), fit_intercept=True,
+                      tol=1e-12)
+    w_ref, _, p_ref = _cvx(X, y, lambda z: cp.sum(cp.logistic(-cp.multiply(ys, z))) / n,
+                           lambda w: 0.02 * (0.5 * cp.norm1(w) + 0.25 * cp.sum_squares(w)), True)
+    np.testing.assert_allclose(res.coef, w_ref, atol=1e-5)
+    assert float(res.objective) <= p_ref + 1e-9
+
+
+# --------------------------------------------------------------------------- #
+# certificates and statuses
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("datafit", ["quadratic", "logistic"])
+def test_gap_bounds_suboptimality_at_early_stops(datafit):
+    X, y = _data(40, 20, seed=9, rho=0.5)
+    if datafit == "logistic":
+        y = (y > np.median(y)).astype(float)
+    df, pen = getattr(datafits, datafit)(), prox.l1(0.02)
+    best = gradopt.glm(X, y, df, pen, fit_intercept=True, tol=1e-13)
+    p_star = float(best.objective) - float(best.duality_gap)
+    for it in range(4):
+        r = gradopt.glm(X, y, df, pen, fit_intercept=True, tol=0.0, max_iter=it)
+        assert int(r.n_iter) == it and int(r.status) == gradopt.Status.MAX_STEPS
+        sub = _objective(df, pen, X, df.labels(y), r.coef, r.intercept) - p_star
+        assert -1e-10 <= sub <= float(r.duality_gap) + 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_and_float64(dtype):
+    X, y = _data(40, 20, seed=10)
+    ref = Lasso(alpha=0.05, tol=1e-14, max_iter=10**6).fit(X, y)
+    res = gradopt.glm(X.astype(dtype), y.astype(dtype), datafits.quadratic(), prox.l1(0.05),
+                      fit_intercept=True, tol=1e-5 if dtype == np.float32 else 1e-12)
+    assert res.coef.dtype == dtype and bool(res.converged)
+    np.testing.assert_allclose(res.coef, ref.coef_, atol=1e-3 if dtype == np.float32 else 1e-8)
+
+
+def test_float32_certificate_is_scale_aware():
+    X, y = _data(40, 20, seed=11)
+    X = (X * 1e6).astype(np.float32)
+    a = 0.05 * float(gradopt.glm_alpha_max(X, y.astype(np.float32), datafits.quadratic()))
+    res = gradopt.glm(X, y.astype(np.float32), datafits.quadratic(), prox.l1(a), tol=1e-4,
+                      fit_intercept=True)
+    assert bool(res.converged)
+
+
+# --------------------------------------------------------------------------- #
+# pure JAX: jit, vmap, padding, compilation reuse
+# --------------------------------------------------------------------------- #
+
+
+def test_jit_and_vmap_equal_eager():
+    X, y = _data(40, 20, seed=12)
+    eager = gradopt.glm(X, y, datafits.huber(1.0), prox.l1(0.03), tol=1e-10)
+    jitted = jax.jit(lambda X, y, a: gradopt.glm(X, y, datafits.huber(1.0), prox.l1(a), tol=1e-10))(
+        jnp.asarray(X), jnp.asarray(y), 0.03)
+    np.testing.assert_allclose(jitted.coef, eager.coef, atol=1e-12)
+    alphas = jnp.array([0.1, 0.03, 0.01])
+    batched = jax.vmap(lambda a: gradopt.glm(X, y, datafits.huber(1.0), prox.l1(a), tol=1e-10))(alphas)
+    for k, a in enumerate(alphas):
+        single = gradopt.glm(X, y, datafits.huber(1.0), prox.l1(float(a)), tol=1e-10)
+        np.testing.assert_allclose(batched.coef[k], single.coef, atol=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(33, 40), p=st.integers(17, 21), seed=st.integers(0, 10**6),
+       fit_intercept=st.booleans())
+def test_padding_to_a_bucket_does_not_change_the_solution(n, p, seed, fit_intercept):
+    # every shape here pads to the same (40, 24) bucket, with 0 to 7 padding rows
+    # and 3 to 7 padding columns; appending zero columns by hand changes nothing either
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    y = X @ rng.standard_normal(p) + rng.standard_normal(n)
+    df, pen = datafits.quadratic(), prox.l1(0.1)
+    padded = gradopt.glm(X, y, df, pen, fit_intercept=fit_intercept, tol=1e-12)
+    wider = gradopt.glm(np.column_stack([X, np.zeros((n, 3))]), y, df, pen,
+                        fit_intercept=fit_intercept, tol=1e-12)
+    sk = Lasso(alpha=0.1, fit_intercept=fit_intercept, tol=1e-15, max_iter=10**6).fit(X, y)
+    np.testing.assert_allclose(padded.coef, sk.coef_, atol=1e-7)
+    np.testing.assert_allclose(wider.coef[:p], padded.coef, atol=1e-9)
+    np.testing.assert_array_equal(wider.coef[p:], 0.0)
+
+
+def test_a_nearby_shape_does_not_recompile():
+    X, y = _data(40, 20, seed=13)
+    assert glm_module.bucket(40) == glm_module.bucket(34) and glm_module.bucket(20) == glm_module.bucket(18)
+    gradopt.glm(X, y, datafits.quadratic(), prox.l1(0.1))
+    before = engine.solve._cache_size()
+    res = gradopt.glm(X[:34, :18], y[:34], datafits.quadratic(), prox.l1(np.full(18, 0.2)))
+    assert engine.solve._cache_size() == before and bool(res.converged)
+
+
+def test_bucket_grid():
+    sizes = [glm_module.bucket(m) for m in range(1, 3000)]
+    assert all(s >= m for s, m in zip(sizes, range(1, 3000)))
+    assert max(s / m for s, m in zip(sizes, range(17, 3000)) if m >= 17) <= 1.25 + 1e-9
+    assert len(set(sizes)) <= 40
+
+
+# --------------------------------------------------------------------------- #
+# robustness
+# --------------------------------------------------------------------------- #
+
+
+def test_warm_starts_from_far_away():
+    X, y = _data(40, 20, seed=14)
+    far = gradopt.glm(X, y, datafits.quadratic(), prox.l1(0.05), init=np.full(20, 1e200), tol=1e-10)
+    ref = gradopt.glm(X, y, datafits.quadratic(), prox.l1(0.05), tol=1e-10)
+    assert bool(far.converged)
+    np.testing.assert_allclose(far.coef, ref.coef, atol=1e-8)
+    yl = (y > np.median(y)).astype(int)
+    res = gradopt.sparse_logistic(X, yl, 0.02, init=np.full(20, 1000.0), tol=1e-8)
+    ref = gradopt.sparse_logistic(X, yl, 0.02, tol=1e-8)
+    assert bool(res.converged) and float(res.objective) <= float(ref.objective) + 1e-7
+
+
+def test_line_search_never_increases_the_objective():
+    X, y = _data(40, 20, seed=15)
+    yl = (y > np.median(y)).astype(int)
+    start = _objective(datafits.logistic(), prox.l1(0.02), X, 2 * yl - 1, np.full(20, 1000.0), 0.0)
+    prev = start
+    for it in range(1, 6):
+        r = gradopt.sparse_logistic(X, yl, 0.02, init=np.full(20, 1000.0), fit_intercept=False,
+                                    max_iter=it, tol=0.0)
+        assert float(r.objective) <= prev + 1e-12
+        prev = float(r.objective)
+    assert prev < start
+
+
+@pytest.mark.parametrize("rho", [0.9, 0.99])
+def test_highly_correlated_designs_converge(rho):
+    X, y = _data(40, 80, seed=16, rho=rho)
+    amax = float(gradopt.glm_alpha_max(X, y, datafits.quadratic()))
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(1e-2 * amax), tol=1e-6, max_iter=200)
+    assert bool(res.converged)
+    assert float(res.duality_gap) <= 1e-6 * float(0.5 * np.mean(y**2))
+
+
+def test_constant_zero_and_duplicated_columns():
+    X, y = _data(40, 16, seed=17)
+    X = np.column_stack([X, np.zeros(40), np.full(40, 3.0), X[:, 0], X[:, 0]])
+    for df, yy in [(datafits.quadratic(), y), (datafits.logistic(), (y > np.median(y)).astype(int))]:
+        res = gradopt.glm(X, yy, df, prox.l1(0.02), fit_intercept=True, tol=1e-10)
+        assert bool(res.converged)
+        assert float(res.coef[16]) == 0.0 and float(res.coef[17]) == 0.0  # zero and constant
+
+
+# --------------------------------------------------------------------------- #
+# paths and errors
+# --------------------------------------------------------------------------- #
+
+
+def test_glm_path_equals_independent_solves():
+    X, y = _data(40, 20, seed=18)
+    alphas = np.array([0.3, 0.1, 0.03])
+    path = gradopt.glm_path(X, y, datafits.huber(1.0), prox.l1, alphas, tol=1e-10)
+    assert path.coefs.shape == (3, 20)
+    for k, a in enumerate(alphas):
+        one = gradopt.glm(X, y, datafits.huber(1.0), prox.l1(a), tol=1e-10)
+        np.testing.assert_allclose(path.coefs[k], one.coef, atol=1e-7)
+    assert bool(np.all(path.converged))
+
+
+def test_errors_name_the_argument():
+    X, y = _data(20, 4, seed=19)
+    q = datafits.quadratic()
+    with pytest.raises(TypeError, match="datafit"):
+        gradopt.glm(X, y, "quadratic", prox.l1(0.1))
+    with pytest.raises(TypeError, match="coordinate structure"):
+        gradopt.glm(X, y, q, prox.linf(0.1))
+    with pytest.raises(ValueError, match="n_features"):
+        gradopt.glm(X, y, q, prox.l1(np.ones(3)))
+    with pytest.raises(ValueError, match="init"):
+        gradopt.glm(X, y, q, prox.l1(0.1), init=np.zeros(5))
+    with pytest.raises(ValueError, match="max_iter"):
+        gradopt.glm(X, y, q, prox.l1(0.1), max_iter=2**40)
+    with pytest.raises(TypeError, match="max_iter"):
+        gradopt.glm(X, y, q, prox.l1(0.1), max_iter=None)
+    with pytest.raises(TypeError, match="fit_intercept"):
+        gradopt.glm(X, y, q, prox.l1(0.1), fit_intercept="yes")
+    with pytest.raises(TypeError, match="masked"):
+        gradopt.glm(np.ma.masked_array(X), y, q, prox.l1(0.1))
+    with pytest.raises(TypeError, match="real numbers"):
+        gradopt.glm(X, np.array(["a"] * 20), q, prox.l1(0.1))
+    with pytest.raises(ValueError, match="NaN"):
+        gradopt.glm(X, np.where(y > 0, np.nan, y), q, prox.l1(0.1))
+    with pytest.raises(ValueError, match=">= 0"):
+        gradopt.poisson_regression(X, y - 100, 0.1)
+    with pytest.raises(ValueError, match="Y must have shape"):
+        gradopt.multitask_lasso(X, y, 0.1)
+    with pytest.warns(UserWarning, match="solution is w = 0"):
+        gradopt.multitask_lasso(X, np.column_stack([y, y, y]), 1e6, fit_intercept=True)
