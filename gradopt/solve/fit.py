@@ -11,22 +11,58 @@ import numpy as np
 
 from gradopt.solve import progress as _progress
 from gradopt._validation import check_int
-from gradopt.solve._common import check_params, with_extra_args
+from gradopt.solve._common import check_params, current_iterate, tree_all_finite, with_extra_args
+from gradopt.solve.result import _MESSAGES, Status
 
 
 class FitResult(NamedTuple):
     """Outcome of :func:`gradopt.fit`: unpack as ``params, losses, state = ...``.
 
     Attributes:
-      params: trained parameters.
-      losses: ``(epochs,)`` array, the mean training loss of each epoch
-        (sample-weighted mean of the batch losses, measured before each update).
-      opt_state: the final optimizer state.
+      params: trained parameters (for methods that keep their actual iterate in
+        their state, such as FISTA, that iterate: ``current_iterate(opt_state, p)``).
+        After a divergence, the last finite parameters.
+      losses: ``(epochs,)`` array, the loss history: the mean training loss of
+        each epoch (sample-weighted mean of the batch losses, measured before
+        each update). ``nan`` for the epoch in which a loss, gradient or
+        parameter became non-finite and for every later epoch (no update is
+        taken after a divergence).
+      opt_state: the final optimizer state (after a divergence, the last one
+        reached with finite parameters).
+
+    ``status`` (a property, computed from ``losses``) uses :func:`minimize`'s
+    vocabulary: ``Status.MAX_STEPS`` when every epoch ran (``fit`` has no
+    stopping test, so it never reports ``CONVERGED``), ``Status.DIVERGED``
+    otherwise. It is an int32 array (batched under ``vmap``);
+    ``status_name`` gives the text.
     """
 
     params: Any
     losses: jax.Array
     opt_state: Any
+
+    @property
+    def status(self) -> jax.Array:
+        ok = jnp.all(jnp.isfinite(jnp.asarray(self.losses)), axis=-1)
+        return jnp.where(ok, Status.MAX_STEPS, Status.DIVERGED).astype(jnp.int32)
+
+    @property
+    def diverged(self) -> jax.Array:
+        return self.status == Status.DIVERGED
+
+    @property
+    def status_name(self) -> str:
+        """The status as text, ``"MAX_STEPS"`` or ``"DIVERGED"`` (concrete results only)."""
+        codes = np.asarray(self.status)
+        return ",".join(Status(int(c)).name for c in codes.ravel())
+
+    @property
+    def message(self) -> str:
+        codes = np.asarray(self.status)
+        return "; ".join(
+            "ran all epochs" if int(c) == Status.MAX_STEPS else _MESSAGES[Status(int(c))]
+            for c in codes.ravel()
+        )
 
 
 def fit(
@@ -61,6 +97,18 @@ def fit(
 
     The whole training (all epochs) is one compiled call.
 
+    **Divergence.** When a batch's loss, its gradient or the updated parameters
+    are not finite (one NaN sample, a learning rate too large), that update is
+    discarded and training stops: the result holds the last finite parameters
+    and optimizer state, ``losses`` is ``nan`` from that epoch on, and
+    ``result.status`` is ``Status.DIVERGED`` (``Status.MAX_STEPS`` when all
+    epochs ran).
+
+    **Reported parameters.** Methods that take gradients at an extrapolated
+    point and keep their actual iterate in their state (FISTA) report that
+    iterate, ``gradopt.current_iterate(opt_state, params)``, as ``minimize``
+    does.
+
     Args:
       loss: ``loss(params, batch) -> scalar``, where ``batch`` has the structure
         of ``data`` with leading size ``batch_size`` (or ``r`` for the last batch).
@@ -73,7 +121,8 @@ def fit(
       progress: draw a progress bar (epoch, mean loss).
 
     Returns:
-      :class:`FitResult` ``(params, losses, opt_state)``, where
+      :class:`FitResult` ``(params, losses, opt_state)`` (plus the ``status``
+      property), where
       ``losses[e] = (sum_b |B_b| l_b) / n`` is the sample-weighted mean of the
       epoch's batch losses ``l_b`` (each measured before its update): the mean
       per-sample loss of the epoch when ``loss`` averages over its batch.
@@ -87,6 +136,9 @@ def fit(
         ...                            batch_size=2, epochs=3, key=jax.random.key(0))
         >>> losses.shape
         (3,)
+        >>> gradopt.fit(mse, jnp.zeros(2), gradopt.descent(0.01), (X, y), batch_size=2,
+        ...             epochs=3, key=jax.random.key(0)).status_name
+        'MAX_STEPS'
     """
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}.")
@@ -132,13 +184,26 @@ def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
     value_and_grad = jax.value_and_grad(loss)
 
     def step(carry, idx):
-        p, s = carry
+        p, s, ok = carry
         batch = jax.tree_util.tree_map(lambda a: jnp.take(a, idx, axis=0), data)
-        value, grad = value_and_grad(p, batch)
-        updates, s = opt.update(grad, s, p, value=value, grad=grad,
-                                value_fn=lambda q: loss(q, batch))
-        p = jax.tree_util.tree_map(lambda a, u: (a + u).astype(a.dtype), p, updates)
-        return (p, s), value
+
+        def run(p, s):
+            value, grad = value_and_grad(p, batch)
+            updates, new_s = opt.update(grad, s, p, value=value, grad=grad,
+                                        value_fn=lambda q: loss(q, batch))
+            new_p = jax.tree_util.tree_map(lambda a, u: (a + u).astype(a.dtype), p, updates)
+            finite = jnp.isfinite(value) & tree_all_finite(grad) & tree_all_finite(new_p)
+            keep = lambda new, old: jax.tree_util.tree_map(
+                lambda a, b: jnp.where(finite, a, b), new, old
+            )
+            value = jnp.where(finite, value, jnp.nan).astype(value.dtype)
+            return keep(new_p, p), keep(new_s, s), finite, value
+
+        def skip(p, s):  # after a divergence: no more work, no more updates
+            return p, s, jnp.zeros([], bool), jnp.full([], jnp.nan, loss_dtype)
+
+        p, s, finite, value = jax.lax.cond(ok, run, skip, p, s)
+        return (p, s, ok & finite), value
 
     def epoch(carry, inputs):
         e, k = inputs
@@ -154,8 +219,11 @@ def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
             jax.debug.callback(_progress._host_update, bar, e + 1, mean)
         return carry, mean
 
+    s0 = opt.init(params)
+    first = jax.tree_util.tree_map(lambda a: a[:1], data)
+    loss_dtype = jax.eval_shape(loss, params, first).dtype
     keys = jax.random.split(key, epochs)
-    (p, s), losses = jax.lax.scan(
-        epoch, (params, opt.init(params)), (jnp.arange(epochs), keys)
+    (p, s, _), losses = jax.lax.scan(
+        epoch, (params, s0, jnp.ones([], bool)), (jnp.arange(epochs), keys)
     )
-    return p, losses, s
+    return current_iterate(s, p), losses, s
