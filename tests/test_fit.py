@@ -142,6 +142,21 @@ def test_momentum_training_reduces_loss_float32_and_keeps_dtype():
         (dict(loss="mse"), TypeError, "loss"),
         (dict(optimizer=optax.sgd), TypeError, "optimizer"),
         (dict(params=jnp.zeros(D, jnp.int32)), TypeError, "params"),
+        (dict(batch_size=True), TypeError, "batch_size"),
+        (dict(batch_size="yes"), TypeError, "batch_size"),
+        (dict(batch_size="2"), TypeError, "batch_size"),
+        (dict(epochs=True), TypeError, "epochs"),
+        (dict(epochs="yes"), TypeError, "epochs"),
+        (dict(epochs=float("inf")), ValueError, "epochs"),
+        (dict(epochs=2**31), ValueError, "epochs"),
+        (dict(data=(X.tolist(), Y.tolist())), TypeError, "data"),
+        (dict(data=[[1.0, 2.0, 3.0]] * N), TypeError, "data"),
+        (dict(data=(X, np.array(["a"] * N))), TypeError, "data"),
+        (dict(key=0), TypeError, "key"),
+        (dict(key="seed"), TypeError, "key"),
+        (dict(key=np.arange(3)), TypeError, "key"),
+        (dict(key=jnp.zeros(2)), TypeError, "key"),
+        (dict(key=jax.random.split(jax.random.key(0), 3)), TypeError, "key"),
     ],
 )
 def test_bad_input(kwargs, exc, name):
@@ -239,3 +254,11 @@ def test_status_under_vmap_is_batched():
     res = jax.vmap(train)(jnp.array([0.05, 40.0]))
     assert res.status_name == "MAX_STEPS,DIVERGED"
     np.testing.assert_allclose(res.params[0], train(0.05).params, rtol=1e-12)
+
+
+def test_raw_uint32_key_is_accepted_and_equals_typed_key():
+    mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+    kw = dict(batch_size=3, epochs=2)
+    a = gradopt.fit(mse, jnp.zeros(D), gradopt.descent(0.05), (X, Y), key=jax.random.PRNGKey(3), **kw)
+    b = gradopt.fit(mse, jnp.zeros(D), gradopt.descent(0.05), (X, Y), key=jax.random.key(3), **kw)
+    np.testing.assert_array_equal(a.params, b.params)

@@ -208,7 +208,12 @@ def test_float32_params_stay_float32():
     [
         (dict(max_steps=-1), ValueError, "max_steps"),
         (dict(max_steps=2.5), ValueError, "max_steps"),
-        (dict(max_steps="10"), ValueError, "max_steps"),
+        (dict(max_steps="10"), TypeError, "max_steps"),  # a string, even of digits
+        (dict(max_steps="yes"), TypeError, "max_steps"),
+        (dict(max_steps=True), TypeError, "max_steps"),
+        (dict(max_steps=float("inf")), ValueError, "max_steps"),  # was OverflowError
+        (dict(max_steps=2**31), ValueError, "max_steps"),  # int32 loop counter
+        (dict(max_steps=np.float64("nan")), ValueError, "max_steps"),
         (dict(max_steps=None), TypeError, "max_steps"),
         (dict(tol=-1e-3), ValueError, "tol"),
         (dict(tol=float("nan")), ValueError, "tol"),
@@ -218,10 +223,25 @@ def test_float32_params_stay_float32():
         (dict(params=jnp.arange(3)), TypeError, "params"),
         (dict(params={}), ValueError, "params"),
         (dict(penalty=0.1), TypeError, "penalty"),
+        (dict(scale="abc"), TypeError, "keyword argument 'scale'"),
+        (dict(scale=object()), TypeError, "keyword argument 'scale'"),
     ],
 )
 def test_bad_input(kwargs, exc, name):
-    args = dict(fun=lambda x: jnp.sum(x**2), params=jnp.ones(3), optimizer=gradopt.descent(0.1))
+    args = dict(fun=lambda x, scale=1.0: jnp.sum(x**2), params=jnp.ones(3),
+                optimizer=gradopt.descent(0.1))
     args.update(kwargs)
     with pytest.raises(exc, match=name):
         gradopt.minimize(args.pop("fun"), args.pop("params"), args.pop("optimizer"), **args)
+
+
+def test_string_positional_data_is_a_type_error_naming_args():
+    with pytest.raises(TypeError, match=r"args\[1\]"):
+        gradopt.minimize(lambda x, a, b: jnp.sum(x**2), jnp.ones(3), gradopt.descent(0.1),
+                         jnp.ones(3), "abc")
+
+
+def test_largest_int32_max_steps_is_accepted():
+    res = gradopt.minimize(lambda x: jnp.sum(x**2), jnp.ones(3), gradopt.descent(0.25),
+                           max_steps=2**31 - 1, tol=1e-3)
+    assert res.status_name == "CONVERGED"

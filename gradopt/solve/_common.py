@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -23,6 +24,28 @@ def check_params(params: Any) -> None:
             raise TypeError(
                 f"params leaves must be floating point arrays, got dtype {dtype} "
                 "(use e.g. jnp.asarray(x, jnp.float32))."
+            )
+
+
+def check_data(name: str, tree: Any) -> None:
+    """Every leaf of ``tree`` (data passed to a loop, traced) must be numeric array-like.
+
+    Strings, objects and other Python values cannot be traced; they get a
+    ``TypeError`` naming ``name`` instead of JAX's "not a valid JAX type".
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        where = name + jax.tree_util.keystr(path)
+        ok = isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float, complex))
+        if ok and not isinstance(leaf, (int, float, complex)):
+            dtype = np.dtype(leaf.dtype) if not hasattr(leaf.dtype, "_rules") else None
+            ok = dtype is None or dtype.kind in "biufc"  # PRNG key arrays pass
+        if not ok:
+            raise TypeError(
+                f"{where} is passed to the loss as traced data and must be an array or a "
+                f"number, got {type(leaf).__name__} {leaf!r:.60}. Bind configuration that "
+                "is not an array with functools.partial or a closure instead."
             )
 
 

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt.solve import progress as _progress
-from gradopt._validation import check_int
-from gradopt.solve._common import check_params, current_iterate, tree_all_finite, with_extra_args
+from gradopt._validation import INT32_MAX, check_int
+from gradopt.solve._common import check_data, check_params, current_iterate, tree_all_finite, with_extra_args
 from gradopt.solve.result import _MESSAGES, Status
 
 
@@ -146,6 +146,13 @@ def fit(
     leaves = jax.tree_util.tree_leaves(data)
     if not leaves:
         raise ValueError("data must contain at least one array.")
+    if any(isinstance(x, (bool, int, float, complex)) for x in leaves):
+        raise TypeError(
+            "data must be a pytree of arrays sharing a leading (sample) axis; it holds "
+            "Python numbers (JAX reads a Python list as a container of scalars, not as "
+            "an array): pass np.asarray(...) / jnp.asarray(...) arrays."
+        )
+    check_data("data", data)
     sizes = {int(np.shape(x)[0]) if np.ndim(x) > 0 else None for x in leaves}
     if None in sizes:
         raise ValueError("every leaf of data must have a leading (sample) axis; got a scalar leaf.")
@@ -154,15 +161,9 @@ def fit(
             f"every leaf of data must have the same leading size n; got sizes {sorted(sizes)}."
         )
     n = sizes.pop()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an integer in [1, n={n}], got {batch_size!r}.")
-    epochs = check_int("epochs", epochs, 1)
-    if key is None or not hasattr(key, "dtype"):
-        raise TypeError(
-            "key must be a jax.random key (jax.random.key(0) or jax.random.PRNGKey(0)), "
-            f"got {key!r}."
-        )
+    batch_size = check_int("batch_size", batch_size, 1, n)
+    epochs = check_int("epochs", epochs, 1, INT32_MAX)
+    check_key(key)
     check_params(params)
     bar = _progress.open_bar(int(epochs), "epochs") if progress else -1
     try:
@@ -175,6 +176,24 @@ def fit(
             jax.effects_barrier()
             _progress.close_bar(bar)
     return FitResult(p, losses, state)
+
+
+def check_key(key: Any) -> None:
+    """``key`` must be one ``jax.random`` key: a typed key or a raw uint32 ``(2,)`` key."""
+    why = None
+    dtype = getattr(key, "dtype", None)
+    if dtype is None or isinstance(key, (str, bytes)):
+        why = f"got {type(key).__name__} {key!r:.60}"
+    elif jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if np.ndim(key) != 0:
+            why = f"got a batch of keys of shape {np.shape(key)} (pass one key)"
+    elif not (np.dtype(dtype) == np.uint32 and np.shape(key) == (2,)):
+        why = f"got an array of dtype {dtype} and shape {np.shape(key)}"
+    if why is not None:
+        raise TypeError(
+            "key must be a jax.random key (jax.random.key(0), or a raw "
+            f"jax.random.PRNGKey(0) of dtype uint32 and shape (2,)); {why}."
+        )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))

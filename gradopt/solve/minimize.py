@@ -8,10 +8,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from gradopt._validation import check_int, check_scalar, is_traced
+from gradopt._validation import INT32_MAX, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
 from gradopt.solve import progress as _progress
 from gradopt.solve._common import (
+    check_data,
     check_params,
     current_iterate,
     tree_all_finite,
@@ -95,9 +96,12 @@ def minimize(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
     if not is_traced(max_steps):
-        max_steps = check_int("max_steps", max_steps, 0)
+        max_steps = check_int("max_steps", max_steps, 0, INT32_MAX)
     check_scalar("tol", tol, low=0.0)
     check_params(params)
+    check_data("args", args)
+    for name, value in kwargs.items():
+        check_data(f"keyword argument {name!r}", value)
 
     bar = _progress.open_bar(int(max_steps), "steps") if progress else -1
     try:
