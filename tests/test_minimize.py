@@ -245,3 +245,55 @@ def test_largest_int32_max_steps_is_accepted():
     res = gradopt.minimize(lambda x: jnp.sum(x**2), jnp.ones(3), gradopt.descent(0.25),
                            max_steps=2**31 - 1, tol=1e-3)
     assert res.status_name == "CONVERGED"
+
+
+def quadratic_with_aux(x, Q, b):
+    return quadratic(x, Q, b), {"residual": Q @ x - b, "sq_norm": x @ x}
+
+
+@pytest.mark.parametrize("opt", [gradopt.descent(0.5 / L), optax.lbfgs()], ids=["descent", "lbfgs"])
+def test_has_aux_returns_aux_of_the_returned_params(opt):
+    res = gradopt.minimize(quadratic_with_aux, X0, opt, *ARGS, has_aux=True, max_steps=9, tol=0.0)
+    plain = gradopt.minimize(quadratic, X0, opt, *ARGS, max_steps=9, tol=0.0)
+    np.testing.assert_array_equal(res.params, plain.params)  # aux changes nothing else
+    x = np.asarray(res.params)
+    np.testing.assert_allclose(res.aux["residual"], Q @ x - BVEC, rtol=1e-12)
+    np.testing.assert_allclose(res.aux["sq_norm"], x @ x, rtol=1e-12)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC), rtol=1e-12)
+    assert plain.aux is None
+
+
+def test_has_aux_with_fista_is_taken_at_the_iterate_not_the_extrapolated_point():
+    g = gradopt.prox.l1(0.1)
+    opt = gradopt.proximal_gradient(1.0 / L, g, accelerate=True)
+    res = gradopt.minimize(quadratic_with_aux, X0, opt, *ARGS, penalty=g, has_aux=True,
+                           max_steps=4, tol=0.0)
+    x = np.asarray(res.params)
+    np.testing.assert_array_equal(x, res.opt_state.iterate)
+    np.testing.assert_allclose(res.aux["residual"], Q @ x - BVEC, rtol=1e-12)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC) + 0.1 * np.abs(x).sum(), rtol=1e-12)
+
+
+def test_has_aux_diverged_keeps_aux_of_last_finite_iterate_and_vmaps():
+    a = jnp.array([1.0, 2.0, 3.0])
+    f = lambda x, s: (0.5 * jnp.sum(a * x**2), {"x2": x * 2.0, "s": s})
+    res = gradopt.minimize(f, jnp.array([1.0, -1.0, 0.5]), gradopt.descent(4.0), jnp.array(7.0),
+                           has_aux=True, max_steps=10_000)
+    assert res.status_name == "DIVERGED"
+    np.testing.assert_array_equal(res.aux["x2"], 2.0 * res.params)
+    assert float(res.aux["s"]) == 7.0
+    batched = jax.vmap(lambda s: gradopt.minimize(f, jnp.ones(3), gradopt.descent(0.5), s,
+                                                  has_aux=True, max_steps=3, tol=0.0))(
+        jnp.array([1.0, 2.0]))
+    np.testing.assert_array_equal(batched.aux["s"], [1.0, 2.0])
+    np.testing.assert_allclose(batched.aux["x2"], 2.0 * batched.params)
+
+
+def test_result_positional_construction_still_works():
+    r = gradopt.Result(*range(8))
+    assert r.opt_state == 7 and r.aux is None
+
+
+def test_has_aux_must_be_a_bool():
+    with pytest.raises(TypeError, match="has_aux"):
+        gradopt.minimize(quadratic_with_aux, X0, gradopt.descent(0.1), *ARGS, has_aux="yes")

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradopt._validation import INT32_MAX, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
@@ -31,6 +32,7 @@ def minimize(
     tol: float = 1e-6,
     penalty: Penalty | None = None,
     progress: bool = False,
+    has_aux: bool = False,
     **kwargs: Any,
 ) -> Result:
     r"""Minimize ``F(x) = fun(x, *args, **kwargs) [+ penalty(x)]`` with ``optimizer``.
@@ -76,6 +78,10 @@ def minimize(
       tol: stopping tolerance on the optimality measure (>= 0).
       penalty: a :class:`gradopt.prox.Penalty` ``g``; the objective is ``f + g``.
       progress: draw a progress bar (step, loss) from inside the compiled loop.
+      has_aux: ``fun`` returns a pair ``(value, aux)`` (as in
+        ``jax.value_and_grad(..., has_aux=True)``); ``aux`` is any pytree of
+        arrays, and ``Result.aux`` is its value at ``Result.params``. The
+        optimizer's ``value_fn`` sees the value only.
 
     Returns:
       A :class:`Result`.
@@ -95,6 +101,8 @@ def minimize(
         raise TypeError(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
+    if not isinstance(has_aux, (bool, np.bool_)):
+        raise TypeError(f"has_aux must be True or False, got {has_aux!r}.")
     if not is_traced(max_steps):
         max_steps = check_int("max_steps", max_steps, 0, INT32_MAX)
     check_scalar("tol", tol, low=0.0)
@@ -106,7 +114,7 @@ def minimize(
     bar = _progress.open_bar(int(max_steps), "steps") if progress else -1
     try:
         return _run(
-            fun, opt, bool(progress), params, args, kwargs, penalty,
+            fun, opt, bool(progress), bool(has_aux), params, args, kwargs, penalty,
             jnp.asarray(max_steps, jnp.int32), tol, jnp.asarray(bar, jnp.int32),
         )
     finally:
@@ -115,10 +123,23 @@ def minimize(
             _progress.close_bar(bar)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar):
-    f = lambda p: fun(p, *args, **kwargs)
-    value_and_grad = jax.value_and_grad(f)
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, tol, bar):
+    if has_aux:
+        f_aux = lambda p: fun(p, *args, **kwargs)
+        f = lambda p: f_aux(p)[0]
+        vg = jax.value_and_grad(f_aux, has_aux=True)
+
+        def value_and_grad(p):
+            (value, aux), grad = vg(p)
+            return value, grad, aux
+    else:
+        f = lambda p: fun(p, *args, **kwargs)
+        vg = jax.value_and_grad(f)
+
+        def value_and_grad(p):
+            value, grad = vg(p)
+            return value, grad, None
 
     def objective(p, smooth_value):
         return smooth_value if penalty is None else smooth_value + penalty.value(p)
@@ -126,7 +147,7 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
     def measure(p, grad):
         return global_norm(grad) if penalty is None else penalty.residual(p, grad)
 
-    value, grad = value_and_grad(params)
+    value, grad, aux = value_and_grad(params)
     crit = measure(params, grad)
     opt_state = opt.init(params)
     obj = objective(params, value)
@@ -140,7 +161,7 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
     every = _progress.every_for(max_steps)
 
     carry0 = dict(step=jnp.zeros([], jnp.int32), params=params, opt_state=opt_state,
-                  value=value, grad=grad, crit=crit, status=status,
+                  value=value, grad=grad, aux=aux, crit=crit, status=status,
                   best_params=params, best_value=best_value)
 
     def cond(c):
@@ -153,7 +174,7 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
         new_params = jax.tree_util.tree_map(
             lambda p, u: (p + u).astype(p.dtype), c["params"], updates
         )
-        new_value, new_grad = value_and_grad(new_params)
+        new_value, new_grad, new_aux = value_and_grad(new_params)
         new_crit = measure(new_params, new_grad)
         step = c["step"] + 1
         finite = jnp.isfinite(new_value) & tree_all_finite(new_grad) & tree_all_finite(new_params)
@@ -175,6 +196,7 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
             opt_state=keep(new_state, c["opt_state"]),
             value=jnp.where(finite, new_value, c["value"]),
             grad=keep(new_grad, c["grad"]),
+            aux=keep(new_aux, c["aux"]),
             crit=jnp.where(finite, new_crit, c["crit"]),
             status=status,
             best_params=jax.tree_util.tree_map(
@@ -185,8 +207,12 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
 
     c = jax.lax.while_loop(cond, body, carry0)
     x = current_iterate(c["opt_state"], c["params"])
+    aux = c["aux"]
     if x is c["params"]:
         final_value = objective(x, c["value"])
+    elif has_aux:
+        smooth, aux = f_aux(x)
+        final_value = objective(x, smooth)
     else:
         final_value = objective(x, f(x))
     if progress:
@@ -200,4 +226,5 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
         best_params=c["best_params"],
         best_value=c["best_value"],
         opt_state=c["opt_state"],
+        aux=aux,
     )

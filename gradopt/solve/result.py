@@ -44,6 +44,10 @@ class Result(NamedTuple):
         that do not descend (subgradient, Polyak) should report this one.
       best_value: objective at ``best_params``.
       opt_state: the optimizer state at the end (for warm restarts).
+      aux: with ``minimize(..., has_aux=True)``, the auxiliary output of
+        ``fun`` at ``params`` (``fun`` returns ``(value, aux)``); ``None``
+        otherwise. Last field, so positional construction and unpacking of
+        the first eight fields keep working.
     """
 
     params: Any
@@ -54,6 +58,7 @@ class Result(NamedTuple):
     best_params: Any
     best_value: chex.Array
     opt_state: Any
+    aux: Any = None
 
     @property
     def converged(self):
