@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -10,8 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt.solve import progress as _progress
-from gradopt._validation import INT32_MAX, check_int
-from gradopt.solve._common import check_data, check_params, current_iterate, tree_all_finite, with_extra_args
+from gradopt._validation import INT32_MAX, check_int, is_traced
+from gradopt.solve._common import (
+    LoopCache,
+    check_data,
+    check_optimizer,
+    check_params,
+    current_iterate,
+    tree_all_finite,
+)
 from gradopt.solve.result import _MESSAGES, Status
 
 
@@ -142,7 +148,7 @@ def fit(
     """
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}.")
-    opt = with_extra_args(optimizer)
+    check_optimizer(optimizer)
     leaves = jax.tree_util.tree_leaves(data)
     if not leaves:
         raise ValueError("data must contain at least one array.")
@@ -165,16 +171,18 @@ def fit(
     epochs = check_int("epochs", epochs, 1, INT32_MAX)
     check_key(key)
     check_params(params)
-    bar = _progress.open_bar(int(epochs), "epochs") if progress else -1
+    bar = _progress.open_bar("epochs") if progress else -1
     try:
-        p, losses, state = _fit(
-            loss, opt, int(batch_size), int(epochs), bool(progress),
+        p, losses, state = _LOOPS(loss, optimizer, batch_size, epochs, bool(progress))(
             params, data, key, jnp.asarray(bar, jnp.int32),
         )
-    finally:
+    except BaseException:
         if progress:
-            jax.effects_barrier()
             _progress.close_bar(bar)
+        raise
+    if progress and not is_traced(losses):  # eager: the run is over
+        jax.effects_barrier()
+        _progress.close_bar(bar)
     return FitResult(p, losses, state)
 
 
@@ -196,7 +204,6 @@ def check_key(key: Any) -> None:
         )
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
     n_full, rem = divmod(n, batch_size)
@@ -235,7 +242,7 @@ def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
             total = total + last * rem
         mean = total / n
         if progress:
-            jax.debug.callback(_progress._host_update, bar, e + 1, mean)
+            _progress.report(bar, e + 1, epochs, mean, 1)
         return carry, mean
 
     s0 = opt.init(params)
@@ -245,4 +252,9 @@ def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
     (p, s, _), losses = jax.lax.scan(
         epoch, (params, s0, jnp.ones([], bool)), (jnp.arange(epochs), keys)
     )
+    if progress:
+        _progress.finish(bar, epochs, epochs, losses[-1])
     return current_iterate(s, p), losses, s
+
+
+_LOOPS = LoopCache(_fit)
