@@ -377,3 +377,14 @@ def test_box_constrained_least_squares_float32_converges_relative_to_gradient_sc
     assert float(res.grad_norm) > 1e-6  # the absolute test would not have stopped here
     assert abs(0.5 * np.sum((Xb @ w - yb) ** 2) - f_star) <= 1e-5 * f_star
     np.testing.assert_allclose(w, ref.x, atol=2e-4)
+
+
+def test_array_like_data_of_every_kind_is_accepted():
+    # keys, bfloat16 and NumPy scalars are data; only non-arrays (strings, objects) are refused
+    def f(w, k, s=None, b=None):
+        return jnp.sum((w - jax.random.normal(k, (3,))) ** 2) + 0.0 * s + 0.0 * jnp.sum(b)
+
+    for key in (jax.random.key(0), jax.random.PRNGKey(0)):
+        res = gradopt.minimize(f, jnp.zeros(3), gradopt.descent(0.25), key, s=np.float32(2.0),
+                               b=jnp.ones(2, jnp.bfloat16), tol=1e-8)
+        np.testing.assert_allclose(res.params, jax.random.normal(key, (3,)), atol=1e-8)

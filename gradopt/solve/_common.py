@@ -40,8 +40,9 @@ def check_data(name: str, tree: Any) -> None:
         where = name + jax.tree_util.keystr(path)
         ok = isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float, complex))
         if ok and not isinstance(leaf, (int, float, complex)):
-            dtype = np.dtype(leaf.dtype) if not hasattr(leaf.dtype, "_rules") else None
-            ok = dtype is None or dtype.kind in "biufc"  # PRNG key arrays pass
+            dtype = leaf.dtype  # numbers (bfloat16 included), booleans and PRNG keys pass
+            ok = (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+                  or jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key))
         if not ok:
             raise TypeError(
                 f"{where} is passed to the loss as traced data and must be an array or a "
