@@ -157,3 +157,9 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if as_int < low or (high is not None and as_int > high):
         raise ValueError(f"{name} must be an integer {rng}, got {value!r}.")
     return as_int
+
+
+def check_bool(name: str, value: Any) -> None:
+    """A loop flag must be a real bool: the string ``"yes"`` (truthy) or ``"False"`` is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")

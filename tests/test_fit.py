@@ -153,6 +153,7 @@ def test_momentum_training_reduces_loss_float32_and_keeps_dtype():
         (dict(data=[[1.0, 2.0, 3.0]] * N), TypeError, "data"),
         (dict(data=(X, np.array(["a"] * N))), TypeError, "data"),
         (dict(key=0), TypeError, "key"),
+        (dict(progress="yes"), TypeError, "progress"),
         (dict(key="seed"), TypeError, "key"),
         (dict(key=np.arange(3)), TypeError, "key"),
         (dict(key=jnp.zeros(2)), TypeError, "key"),

@@ -224,6 +224,8 @@ def test_float32_params_stay_float32():
         (dict(params={}), ValueError, "params"),
         (dict(penalty=0.1), TypeError, "penalty"),
         (dict(scale="abc"), TypeError, "keyword argument 'scale'"),
+        (dict(progress="yes"), TypeError, "progress"),
+        (dict(has_aux="yes"), TypeError, "has_aux"),
         (dict(scale=object()), TypeError, "keyword argument 'scale'"),
     ],
 )

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt.solve import progress as _progress
-from gradopt._validation import INT32_MAX, check_int, is_traced
+from gradopt._validation import INT32_MAX, check_bool, check_int, is_traced
 from gradopt.solve._common import (
     LoopCache,
     check_data,
@@ -169,6 +169,7 @@ def fit(
     n = sizes.pop()
     batch_size = check_int("batch_size", batch_size, 1, n)
     epochs = check_int("epochs", epochs, 1, INT32_MAX)
+    check_bool("progress", progress)
     check_key(key)
     check_params(params)
     bar = _progress.open_bar("epochs") if progress else -1

@@ -6,9 +6,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from gradopt._validation import INT32_MAX, check_int, check_scalar, is_traced
+from gradopt._validation import INT32_MAX, check_bool, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
 from gradopt.solve import progress as _progress
 from gradopt.solve._common import (
@@ -117,8 +116,8 @@ def minimize(
         raise TypeError(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
-    if not isinstance(has_aux, (bool, np.bool_)):
-        raise TypeError(f"has_aux must be True or False, got {has_aux!r}.")
+    check_bool("has_aux", has_aux)
+    check_bool("progress", progress)
     if not is_traced(max_steps):
         max_steps = check_int("max_steps", max_steps, 0, INT32_MAX)
     check_scalar("tol", tol, low=0.0)
