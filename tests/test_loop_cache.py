@@ -3,7 +3,8 @@
 Building a new optimizer for every call used to keep every compiled loop (and
 the optimizer) alive forever: about 2.5 MB per call. The loops now live in a
 small LRU; an evicted loop, its optimizer and its executable are released.
-The 300-call RSS measurement is in the report of the change (it takes minutes).
+Measured by a script (minutes, not a test): 300 calls with a new ``nesterov``
+each grew RSS by 22 MB; before, 100 calls grew it by 311 MB.
 """
 
 import gc
