@@ -146,8 +146,9 @@ def main():
         "(Rosenbrock: a few elementwise passes over 300 numbers) the loop's own bookkeeping shows:",
         "each step `minimize` keeps the last finite optimizer state (L-BFGS's 2 x 10 x p memory)",
         "and the best iterate, and checks finiteness; the hand loop does none of that. Measured",
-        "while writing this: without the keep of the optimizer state the Rosenbrock ratio drops",
-        "from ~1.5x to ~1.2-1.27x. The machine is shared with other jobs; rerun",
+        "while writing this: without the keep of the optimizer state the Rosenbrock ratio dropped",
+        "from ~1.5x to ~1.2-1.27x in one set of runs, and not at all in a later, noisier one.",
+        "Run to run, on this loaded machine, the ratios moved by +-0.15. Rerun",
         "`python benchmarks/minimize_overhead.py` for fresh figures.",
     ]
     write_section("minimize_overhead", "\n".join(lines))
