@@ -123,14 +123,43 @@ def _range_text(low, high, low_inclusive, high_inclusive) -> str:
     return f"{left}, {right}"
 
 
-def check_int(name: str, value: Any, low: int) -> int:
-    """``value`` as a Python int ``>= low``, else ``ValueError``/``TypeError`` naming ``name``."""
-    if isinstance(value, bool) or isinstance(value, jax.core.Tracer):
-        raise TypeError(f"{name} must be a Python integer >= {low}, got {value!r}.")
-    try:
-        as_int = int(value)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}.") from e
-    if as_int != value or as_int < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+INT32_MAX = 2**31 - 1
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as a Python int in ``[low, high]``, else ``ValueError``/``TypeError`` naming ``name``.
+
+    Booleans, strings (``"10"``, ``"yes"``), tracers and non-numbers are a
+    ``TypeError``; non-integral, infinite or out-of-range numbers (``2.5``,
+    ``inf``, ``2**31`` where the loop counter is int32) a ``ValueError``.
+    """
+    rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+    if isinstance(value, (bool, np.bool_, str, bytes)) or isinstance(value, jax.core.Tracer):
+        raise TypeError(f"{name} must be a Python integer {rng}, got {value!r}.")
+    if isinstance(value, int):  # Python ints of any size
+        arr = np.asarray(0)
+        as_int = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as e:  # pragma: no cover - exotic inputs
+            raise TypeError(f"{name} must be an integer {rng}, got {value!r}.") from e
+        as_int = None
+    if arr.ndim != 0 or not (np.issubdtype(arr.dtype, np.integer)
+                             or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be an integer {rng}, got {value!r}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        v = float(arr)
+        if not math.isfinite(v) or v != int(v):
+            raise ValueError(f"{name} must be an integer {rng}, got {value!r}.")
+    if as_int is None:
+        as_int = int(arr)
+    if as_int < low or (high is not None and as_int > high):
+        raise ValueError(f"{name} must be an integer {rng}, got {value!r}.")
     return as_int
+
+
+def check_bool(name: str, value: Any) -> None:
+    """A loop flag must be a real bool: the string ``"yes"`` (truthy) or ``"False"`` is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")

@@ -142,6 +142,22 @@ def test_momentum_training_reduces_loss_float32_and_keeps_dtype():
         (dict(loss="mse"), TypeError, "loss"),
         (dict(optimizer=optax.sgd), TypeError, "optimizer"),
         (dict(params=jnp.zeros(D, jnp.int32)), TypeError, "params"),
+        (dict(batch_size=True), TypeError, "batch_size"),
+        (dict(batch_size="yes"), TypeError, "batch_size"),
+        (dict(batch_size="2"), TypeError, "batch_size"),
+        (dict(epochs=True), TypeError, "epochs"),
+        (dict(epochs="yes"), TypeError, "epochs"),
+        (dict(epochs=float("inf")), ValueError, "epochs"),
+        (dict(epochs=2**31), ValueError, "epochs"),
+        (dict(data=(X.tolist(), Y.tolist())), TypeError, "data"),
+        (dict(data=[[1.0, 2.0, 3.0]] * N), TypeError, "data"),
+        (dict(data=(X, np.array(["a"] * N))), TypeError, "data"),
+        (dict(key=0), TypeError, "key"),
+        (dict(progress="yes"), TypeError, "progress"),
+        (dict(key="seed"), TypeError, "key"),
+        (dict(key=np.arange(3)), TypeError, "key"),
+        (dict(key=jnp.zeros(2)), TypeError, "key"),
+        (dict(key=jax.random.split(jax.random.key(0), 3)), TypeError, "key"),
     ],
 )
 def test_bad_input(kwargs, exc, name):
@@ -152,3 +168,98 @@ def test_bad_input(kwargs, exc, name):
     with pytest.raises(exc, match=name):
         gradopt.fit(args.pop("loss"), args.pop("params"), args.pop("optimizer"), args.pop("data"),
                     **args)
+
+
+def test_fista_full_batch_reports_the_iterate_like_minimize():
+    # issue 13 item 3: fit used to return FISTA's extrapolated point y_k, not x_k
+    mse = lambda w, b: 0.5 * jnp.mean((b[0] @ w - b[1]) ** 2)
+    g = gradopt.prox.l1(0.05)
+    opt = gradopt.proximal_gradient(0.3, g, accelerate=True)
+    data = (jnp.asarray(X), jnp.asarray(Y))
+    res = gradopt.fit(mse, jnp.zeros(D), opt, data, batch_size=N, epochs=3, key=jax.random.key(0))
+    ref = gradopt.minimize(lambda w, X, y: mse(w, (X, y)), jnp.zeros(D), opt, *data,
+                           penalty=g, max_steps=3, tol=0.0)
+    np.testing.assert_allclose(res.params, ref.params, rtol=1e-12)
+    # NumPy FISTA (Beck & Teboulle 2009): x_k = prox(y_k - lr grad(y_k)), the iterate
+    soft = lambda v, t: np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+    x_old = y = np.zeros(D)
+    t = 1.0
+    for _ in range(3):
+        x = soft(y - 0.3 * X.T @ (X @ y - Y) / N, 0.3 * 0.05)
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        y, x_old, t = x + (t - 1) / t_next * (x - x_old), x, t_next
+    np.testing.assert_allclose(res.params, x_old, rtol=1e-12)
+    assert not np.allclose(y, x_old)  # the extrapolated point differs
+    assert res.status_name == "MAX_STEPS" and int(res.status) == gradopt.Status.MAX_STEPS
+
+
+def test_one_nan_sample_diverges_keeps_last_finite_params_and_state():
+    Xn = X.copy()
+    Xn[6] = np.nan
+    mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+    lr, bs = 0.05, 2
+    opt = recorded_optimizer(3 * 5, lr)
+    params = {"w": jnp.zeros(D), "probe": jnp.zeros(N)}
+    loss = lambda p, b: mse(p["w"], b[:2]) + jnp.sum(p["probe"][b[2]])
+    res = gradopt.fit(loss, params, opt, (jnp.asarray(Xn), jnp.asarray(Y), jnp.arange(N)),
+                      batch_size=bs, epochs=3, key=jax.random.key(5))
+    assert res.status_name == "DIVERGED" and bool(res.diverged)
+    assert np.all(np.isnan(res.losses))  # sample 6 is in some batch of epoch 0
+    # the recorder logs only the kept updates: replay them in NumPy
+    log = np.asarray(res.opt_state[0].log)
+    k = int(res.opt_state[0].count)
+    assert 0 <= k < 5  # sample 6 is in one of epoch 0's 5 batches
+    assert np.all(log[k:] == 0) and np.all(log[:k, 6] == 0)
+    w = np.zeros(D)
+    for row in log[:k]:
+        idx = np.flatnonzero(row)
+        assert len(idx) == bs
+        w = w - lr * (2.0 / bs) * X[idx].T @ (X[idx] @ w - Y[idx])
+    np.testing.assert_allclose(res.params["w"], w, rtol=1e-12)
+    assert np.all(np.isfinite(res.params["w"]))
+
+
+def test_too_large_learning_rate_diverges_with_history_then_nan():
+    mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+    lr = 40.0  # |1 - lr * 2 lambda_i / N| > 1: the full-batch iterates blow up
+    res = gradopt.fit(mse, jnp.zeros(D), gradopt.descent(lr), (jnp.asarray(X), jnp.asarray(Y)),
+                      batch_size=N, epochs=400, key=jax.random.key(2))
+    w, losses = np.zeros(D), []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(400):
+            r = X @ w - Y
+            loss = np.mean(r**2)
+            new = w - lr * (2.0 / N) * X.T @ r
+            if not (np.isfinite(loss) and np.all(np.isfinite(new))
+                    and np.all(np.isfinite(2.0 / N * X.T @ r))):
+                break
+            losses.append(loss)
+            w = new
+    k = len(losses)
+    assert 0 < k < 400
+    assert res.status_name == "DIVERGED"
+    np.testing.assert_allclose(res.losses[:k], losses, rtol=1e-10)
+    assert np.all(np.isnan(res.losses[k:]))
+    np.testing.assert_allclose(res.params, w, rtol=1e-10)
+    assert np.all(np.isfinite(res.params))
+
+
+def test_status_under_vmap_is_batched():
+    mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+    data = (jnp.asarray(X), jnp.asarray(Y))
+
+    def train(lr):
+        return gradopt.fit(mse, jnp.zeros(D), gradopt.descent(lr), data, batch_size=N,
+                           epochs=300, key=jax.random.key(0))
+
+    res = jax.vmap(train)(jnp.array([0.05, 40.0]))
+    assert res.status_name == "MAX_STEPS,DIVERGED"
+    np.testing.assert_allclose(res.params[0], train(0.05).params, rtol=1e-12)
+
+
+def test_raw_uint32_key_is_accepted_and_equals_typed_key():
+    mse = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
+    kw = dict(batch_size=3, epochs=2)
+    a = gradopt.fit(mse, jnp.zeros(D), gradopt.descent(0.05), (X, Y), key=jax.random.PRNGKey(3), **kw)
+    b = gradopt.fit(mse, jnp.zeros(D), gradopt.descent(0.05), (X, Y), key=jax.random.key(3), **kw)
+    np.testing.assert_array_equal(a.params, b.params)

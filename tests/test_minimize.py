@@ -208,7 +208,12 @@ def test_float32_params_stay_float32():
     [
         (dict(max_steps=-1), ValueError, "max_steps"),
         (dict(max_steps=2.5), ValueError, "max_steps"),
-        (dict(max_steps="10"), ValueError, "max_steps"),
+        (dict(max_steps="10"), TypeError, "max_steps"),  # a string, even of digits
+        (dict(max_steps="yes"), TypeError, "max_steps"),
+        (dict(max_steps=True), TypeError, "max_steps"),
+        (dict(max_steps=float("inf")), ValueError, "max_steps"),  # was OverflowError
+        (dict(max_steps=2**31), ValueError, "max_steps"),  # int32 loop counter
+        (dict(max_steps=np.float64("nan")), ValueError, "max_steps"),
         (dict(max_steps=None), TypeError, "max_steps"),
         (dict(tol=-1e-3), ValueError, "tol"),
         (dict(tol=float("nan")), ValueError, "tol"),
@@ -218,10 +223,170 @@ def test_float32_params_stay_float32():
         (dict(params=jnp.arange(3)), TypeError, "params"),
         (dict(params={}), ValueError, "params"),
         (dict(penalty=0.1), TypeError, "penalty"),
+        (dict(scale="abc"), TypeError, "keyword argument 'scale'"),
+        (dict(progress="yes"), TypeError, "progress"),
+        (dict(has_aux="yes"), TypeError, "has_aux"),
+        (dict(scale=object()), TypeError, "keyword argument 'scale'"),
     ],
 )
 def test_bad_input(kwargs, exc, name):
-    args = dict(fun=lambda x: jnp.sum(x**2), params=jnp.ones(3), optimizer=gradopt.descent(0.1))
+    args = dict(fun=lambda x, scale=1.0: jnp.sum(x**2), params=jnp.ones(3),
+                optimizer=gradopt.descent(0.1))
     args.update(kwargs)
     with pytest.raises(exc, match=name):
         gradopt.minimize(args.pop("fun"), args.pop("params"), args.pop("optimizer"), **args)
+
+
+def test_string_positional_data_is_a_type_error_naming_args():
+    with pytest.raises(TypeError, match=r"args\[1\]"):
+        gradopt.minimize(lambda x, a, b: jnp.sum(x**2), jnp.ones(3), gradopt.descent(0.1),
+                         jnp.ones(3), "abc")
+
+
+def test_largest_int32_max_steps_is_accepted():
+    res = gradopt.minimize(lambda x: jnp.sum(x**2), jnp.ones(3), gradopt.descent(0.25),
+                           max_steps=2**31 - 1, tol=1e-3)
+    assert res.status_name == "CONVERGED"
+
+
+def quadratic_with_aux(x, Q, b):
+    return quadratic(x, Q, b), {"residual": Q @ x - b, "sq_norm": x @ x}
+
+
+def test_has_aux_returns_aux_of_the_returned_params():
+    opt = gradopt.nesterov(0.5 / L, 0.5)
+    res = gradopt.minimize(quadratic_with_aux, X0, opt, *ARGS, has_aux=True, max_steps=9, tol=0.0)
+    plain = gradopt.minimize(quadratic, X0, opt, *ARGS, max_steps=9, tol=0.0)
+    np.testing.assert_array_equal(res.params, plain.params)  # aux changes nothing else
+    x = np.asarray(res.params)
+    np.testing.assert_allclose(res.aux["residual"], Q @ x - BVEC, rtol=1e-12)
+    np.testing.assert_allclose(res.aux["sq_norm"], x @ x, rtol=1e-12)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC), rtol=1e-12)
+    assert plain.aux is None
+
+
+def test_has_aux_with_fista_is_taken_at_the_iterate_not_the_extrapolated_point():
+    g = gradopt.prox.l1(0.1)
+    opt = gradopt.proximal_gradient(1.0 / L, g, accelerate=True)
+    res = gradopt.minimize(quadratic_with_aux, X0, opt, *ARGS, penalty=g, has_aux=True,
+                           max_steps=4, tol=0.0)
+    x = np.asarray(res.params)
+    np.testing.assert_array_equal(x, res.opt_state.iterate)
+    np.testing.assert_allclose(res.aux["residual"], Q @ x - BVEC, rtol=1e-12)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC) + 0.1 * np.abs(x).sum(), rtol=1e-12)
+
+
+def test_has_aux_diverged_keeps_aux_of_last_finite_iterate_and_vmaps():
+    a = jnp.array([1.0, 2.0, 3.0])
+    f = lambda x, s: (0.5 * jnp.sum(a * x**2), {"x2": x * 2.0, "s": s})
+    res = gradopt.minimize(f, jnp.array([1.0, -1.0, 0.5]), gradopt.descent(4.0), jnp.array(7.0),
+                           has_aux=True, max_steps=10_000)
+    assert res.status_name == "DIVERGED"
+    np.testing.assert_array_equal(res.aux["x2"], 2.0 * res.params)
+    assert float(res.aux["s"]) == 7.0
+    batched = jax.vmap(lambda s: gradopt.minimize(f, jnp.ones(3), gradopt.descent(0.5), s,
+                                                  has_aux=True, max_steps=3, tol=0.0))(
+        jnp.array([1.0, 2.0]))
+    np.testing.assert_array_equal(batched.aux["s"], [1.0, 2.0])
+    np.testing.assert_allclose(batched.aux["x2"], 2.0 * batched.params)
+
+
+def test_result_positional_construction_still_works():
+    r = gradopt.Result(*range(8))
+    assert r.opt_state == 7 and r.aux is None
+
+
+def test_has_aux_must_be_a_bool():
+    with pytest.raises(TypeError, match="has_aux"):
+        gradopt.minimize(quadratic_with_aux, X0, gradopt.descent(0.1), *ARGS, has_aux="yes")
+
+
+def counted_quadratic(counter):
+    def f(x, Q, b):
+        jax.debug.callback(lambda: counter.append(1))
+        return quadratic(x, Q, b)
+
+    return f
+
+
+@pytest.mark.parametrize(
+    "make",
+    [optax.lbfgs, lambda: optax.chain(optax.sgd(1.0 / L), optax.scale_by_backtracking_linesearch(
+        max_backtracking_steps=15, store_grad=True))],
+    ids=["lbfgs", "sgd+backtracking(store_grad)"],
+)
+def test_value_and_grad_from_the_line_search_state_are_reused(make):
+    # issue 14: minimize re-evaluated f and grad f after optax's line search had
+    # already computed them; a hand-written loop with optax.value_and_grad_from_state does not
+    steps = 6
+    hand_calls, ours_calls = [], []
+    f = counted_quadratic(hand_calls)
+    fn = lambda x: f(x, *ARGS)
+    opt = make()
+    value_and_grad = optax.value_and_grad_from_state(fn)
+
+    def body(_, c):
+        p, s = c
+        v, g = value_and_grad(p, state=s)
+        u, s = opt.update(g, s, p, value=v, grad=g, value_fn=fn)
+        return optax.apply_updates(p, u), s
+
+    hand, _ = jax.jit(lambda x0: jax.lax.fori_loop(0, steps, body, (x0, opt.init(x0))))(X0)
+    jax.effects_barrier()
+    res = gradopt.minimize(counted_quadratic(ours_calls), X0, opt, *ARGS, max_steps=steps, tol=0.0)
+    jax.effects_barrier()
+    assert int(res.steps) == steps
+    np.testing.assert_allclose(res.params, hand, rtol=1e-12, atol=1e-15)
+    # the same evaluations: the hand loop evaluates at x0 in its first step, minimize before it
+    assert len(ours_calls) == len(hand_calls), (len(ours_calls), len(hand_calls))
+    # and the reported value and gradient norm are those of the returned point
+    x = np.asarray(res.params)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC), rtol=1e-12)
+    np.testing.assert_allclose(res.grad_norm, np.linalg.norm(Q @ x - BVEC), rtol=1e-8)
+
+
+def test_state_value_is_not_reused_when_a_later_transformation_changes_the_update():
+    calls = []
+    opt = optax.chain(optax.lbfgs(), optax.scale(0.5))  # the line search is not last
+    res = gradopt.minimize(counted_quadratic(calls), X0, opt, *ARGS, max_steps=5, tol=0.0)
+    x = np.asarray(res.params)
+    np.testing.assert_allclose(res.value, quadratic(x, Q, BVEC), rtol=1e-12)
+    np.testing.assert_allclose(res.grad_norm, np.linalg.norm(Q @ x - BVEC), rtol=1e-10)
+
+
+def test_box_constrained_least_squares_float32_converges_relative_to_gradient_scale():
+    # issue 14: accelerated proximal gradient with backtracking and a box penalty never
+    # stopped: the unit-step gradient mapping stalls at ~eps * ||grad f|| (1e-5 .. 1e-3
+    # here), far above tol, while f is already optimal to float32 precision
+    from scipy.optimize import lsq_linear
+
+    rng = np.random.RandomState(0)
+    n, p = 100, 60
+    Xb = rng.randn(n, p)
+    yb = Xb @ rng.randn(p) + rng.randn(n)
+    f = lambda w, X, y: 0.5 * jnp.sum((X @ w - y) ** 2)
+    g = gradopt.prox.box(0.0, jnp.inf)
+    opt = gradopt.proximal_gradient(None, g, accelerate=True)
+    res = gradopt.minimize(f, jnp.zeros(p, jnp.float32), opt, jnp.asarray(Xb, jnp.float32),
+                           jnp.asarray(yb, jnp.float32), penalty=g, max_steps=2000, tol=1e-6)
+    ref = lsq_linear(Xb, yb, bounds=(0.0, np.inf), method="bvls", tol=1e-15)
+    f_star = 0.5 * np.sum((Xb @ ref.x - yb) ** 2)
+    assert res.status_name == "CONVERGED", res
+    assert int(res.steps) < 1000
+    w = np.asarray(res.params, np.float64)
+    grad = Xb.T @ (Xb @ w - yb)
+    assert float(res.grad_norm) <= 1e-6 * np.linalg.norm(grad) * 1.01  # the documented test
+    assert float(res.grad_norm) > 1e-6  # the absolute test would not have stopped here
+    assert abs(0.5 * np.sum((Xb @ w - yb) ** 2) - f_star) <= 1e-5 * f_star
+    np.testing.assert_allclose(w, ref.x, atol=2e-4)
+
+
+def test_array_like_data_of_every_kind_is_accepted():
+    # keys, bfloat16 and NumPy scalars are data; only non-arrays (strings, objects) are refused
+    def f(w, k, s=None, b=None):
+        return jnp.sum((w - jax.random.normal(k, (3,))) ** 2) + 0.0 * s + 0.0 * jnp.sum(b)
+
+    for key in (jax.random.key(0), jax.random.PRNGKey(0)):
+        res = gradopt.minimize(f, jnp.zeros(3), gradopt.descent(0.25), key, s=np.float32(2.0),
+                               b=jnp.ones(2, jnp.bfloat16), tol=1e-8)
+        np.testing.assert_allclose(res.params, jax.random.normal(key, (3,)), atol=1e-8)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -26,6 +28,29 @@ def check_params(params: Any) -> None:
             )
 
 
+def check_data(name: str, tree: Any) -> None:
+    """Every leaf of ``tree`` (data passed to a loop, traced) must be numeric array-like.
+
+    Strings, objects and other Python values cannot be traced; they get a
+    ``TypeError`` naming ``name`` instead of JAX's "not a valid JAX type".
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        where = name + jax.tree_util.keystr(path)
+        ok = isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float, complex))
+        if ok and not isinstance(leaf, (int, float, complex)):
+            dtype = leaf.dtype  # numbers (bfloat16 included), booleans and PRNG keys pass
+            ok = (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+                  or jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key))
+        if not ok:
+            raise TypeError(
+                f"{where} is passed to the loss as traced data and must be an array or a "
+                f"number, got {type(leaf).__name__} {leaf!r:.60}. Bind configuration that "
+                "is not an array with functools.partial or a closure instead."
+            )
+
+
 def tree_all_finite(tree: Any) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves:
@@ -33,26 +58,56 @@ def tree_all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def with_extra_args(optimizer: Any) -> optax.GradientTransformationExtraArgs:
-    """Accept any optax transformation; the loops always pass value/grad/value_fn.
-
-    The wrapper is cached per optimizer so that the jitted loops (which take the
-    optimizer as a static argument) are not recompiled on every call.
-    """
+def check_optimizer(optimizer: Any) -> None:
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
             "optimizer must be an optax.GradientTransformation (gradopt's "
             f"transformations are), got {type(optimizer).__name__}."
         )
-    try:
-        return _wrap_cached(optimizer)
-    except TypeError:  # unhashable members: wrap without caching
-        return optax.with_extra_args_support(optimizer)
 
 
-@functools.lru_cache(maxsize=256)
-def _wrap_cached(optimizer):
-    return optax.with_extra_args_support(optimizer)
+#: How many compiled loops each of ``minimize`` and ``fit`` keeps (least
+#: recently used first out). A compiled loop costs a few MB of host memory.
+MAX_COMPILED_LOOPS = 8
+
+
+class LoopCache:
+    """A bounded LRU of jitted loops, keyed by ``(fun, optimizer, static config)``.
+
+    ``jax.jit`` with the loss and the optimizer as static arguments keeps one
+    executable per distinct optimizer *object* forever, so a script that builds
+    a new optimizer for every call (``minimize(f, x0, gradopt.descent(0.1))``
+    in a loop) grew by ~2.5 MB per call. Here each key owns its own
+    ``jax.jit`` object; evicting the key drops the last reference to it (and to
+    the function and optimizer it closes over), and JAX frees the executable.
+    Calling again with the same function and optimizer objects reuses the
+    compiled loop (new data, ``tol``, ``max_steps`` do not recompile).
+    """
+
+    def __init__(self, impl, maxsize: int = MAX_COMPILED_LOOPS):
+        self.impl = impl
+        self.maxsize = maxsize
+        self.entries: collections.OrderedDict = collections.OrderedDict()
+
+    def __call__(self, fun, optimizer, *statics):
+        key = (fun, optimizer, statics)
+        try:
+            hash(key)
+        except TypeError:  # unhashable members: compile without caching
+            key = None
+        if key is not None and key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        opt = optax.with_extra_args_support(optimizer)
+        loop = jax.jit(functools.partial(self.impl, fun, opt, *statics))
+        if key is not None:
+            self.entries[key] = loop
+            while len(self.entries) > self.maxsize:
+                self.entries.popitem(last=False)
+        return loop
+
+    def clear(self) -> None:
+        self.entries.clear()
 
 
 def current_iterate(opt_state: Any, params: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -10,23 +9,66 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt.solve import progress as _progress
-from gradopt._validation import check_int
-from gradopt.solve._common import check_params, with_extra_args
+from gradopt._validation import INT32_MAX, check_bool, check_int, is_traced
+from gradopt.solve._common import (
+    LoopCache,
+    check_data,
+    check_optimizer,
+    check_params,
+    current_iterate,
+    tree_all_finite,
+)
+from gradopt.solve.result import _MESSAGES, Status
 
 
 class FitResult(NamedTuple):
     """Outcome of :func:`gradopt.fit`: unpack as ``params, losses, state = ...``.
 
     Attributes:
-      params: trained parameters.
-      losses: ``(epochs,)`` array, the mean training loss of each epoch
-        (sample-weighted mean of the batch losses, measured before each update).
-      opt_state: the final optimizer state.
+      params: trained parameters (for methods that keep their actual iterate in
+        their state, such as FISTA, that iterate: ``current_iterate(opt_state, p)``).
+        After a divergence, the last finite parameters.
+      losses: ``(epochs,)`` array, the loss history: the mean training loss of
+        each epoch (sample-weighted mean of the batch losses, measured before
+        each update). ``nan`` for the epoch in which a loss, gradient or
+        parameter became non-finite and for every later epoch (no update is
+        taken after a divergence).
+      opt_state: the final optimizer state (after a divergence, the last one
+        reached with finite parameters).
+
+    ``status`` (a property, computed from ``losses``) uses :func:`minimize`'s
+    vocabulary: ``Status.MAX_STEPS`` when every epoch ran (``fit`` has no
+    stopping test, so it never reports ``CONVERGED``), ``Status.DIVERGED``
+    otherwise. It is an int32 array (batched under ``vmap``);
+    ``status_name`` gives the text.
     """
 
     params: Any
     losses: jax.Array
     opt_state: Any
+
+    @property
+    def status(self) -> jax.Array:
+        ok = jnp.all(jnp.isfinite(jnp.asarray(self.losses)), axis=-1)
+        return jnp.where(ok, Status.MAX_STEPS, Status.DIVERGED).astype(jnp.int32)
+
+    @property
+    def diverged(self) -> jax.Array:
+        return self.status == Status.DIVERGED
+
+    @property
+    def status_name(self) -> str:
+        """The status as text, ``"MAX_STEPS"`` or ``"DIVERGED"`` (concrete results only)."""
+        codes = np.asarray(self.status)
+        return ",".join(Status(int(c)).name for c in codes.ravel())
+
+    @property
+    def message(self) -> str:
+        codes = np.asarray(self.status)
+        return "; ".join(
+            "ran all epochs" if int(c) == Status.MAX_STEPS else _MESSAGES[Status(int(c))]
+            for c in codes.ravel()
+        )
 
 
 def fit(
@@ -61,6 +103,18 @@ def fit(
 
     The whole training (all epochs) is one compiled call.
 
+    **Divergence.** When a batch's loss, its gradient or the updated parameters
+    are not finite (one NaN sample, a learning rate too large), that update is
+    discarded and training stops: the result holds the last finite parameters
+    and optimizer state, ``losses`` is ``nan`` from that epoch on, and
+    ``result.status`` is ``Status.DIVERGED`` (``Status.MAX_STEPS`` when all
+    epochs ran).
+
+    **Reported parameters.** Methods that take gradients at an extrapolated
+    point and keep their actual iterate in their state (FISTA) report that
+    iterate, ``gradopt.current_iterate(opt_state, params)``, as ``minimize``
+    does.
+
     Args:
       loss: ``loss(params, batch) -> scalar``, where ``batch`` has the structure
         of ``data`` with leading size ``batch_size`` (or ``r`` for the last batch).
@@ -73,7 +127,8 @@ def fit(
       progress: draw a progress bar (epoch, mean loss).
 
     Returns:
-      :class:`FitResult` ``(params, losses, opt_state)``, where
+      :class:`FitResult` ``(params, losses, opt_state)`` (plus the ``status``
+      property), where
       ``losses[e] = (sum_b |B_b| l_b) / n`` is the sample-weighted mean of the
       epoch's batch losses ``l_b`` (each measured before its update): the mean
       per-sample loss of the epoch when ``loss`` averages over its batch.
@@ -87,13 +142,23 @@ def fit(
         ...                            batch_size=2, epochs=3, key=jax.random.key(0))
         >>> losses.shape
         (3,)
+        >>> gradopt.fit(mse, jnp.zeros(2), gradopt.descent(0.01), (X, y), batch_size=2,
+        ...             epochs=3, key=jax.random.key(0)).status_name
+        'MAX_STEPS'
     """
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}.")
-    opt = with_extra_args(optimizer)
+    check_optimizer(optimizer)
     leaves = jax.tree_util.tree_leaves(data)
     if not leaves:
         raise ValueError("data must contain at least one array.")
+    if any(isinstance(x, (bool, int, float, complex)) for x in leaves):
+        raise TypeError(
+            "data must be a pytree of arrays sharing a leading (sample) axis; it holds "
+            "Python numbers (JAX reads a Python list as a container of scalars, not as "
+            "an array): pass np.asarray(...) / jnp.asarray(...) arrays."
+        )
+    check_data("data", data)
     sizes = {int(np.shape(x)[0]) if np.ndim(x) > 0 else None for x in leaves}
     if None in sizes:
         raise ValueError("every leaf of data must have a leading (sample) axis; got a scalar leaf.")
@@ -102,43 +167,70 @@ def fit(
             f"every leaf of data must have the same leading size n; got sizes {sorted(sizes)}."
         )
     n = sizes.pop()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an integer in [1, n={n}], got {batch_size!r}.")
-    epochs = check_int("epochs", epochs, 1)
-    if key is None or not hasattr(key, "dtype"):
-        raise TypeError(
-            "key must be a jax.random key (jax.random.key(0) or jax.random.PRNGKey(0)), "
-            f"got {key!r}."
-        )
+    batch_size = check_int("batch_size", batch_size, 1, n)
+    epochs = check_int("epochs", epochs, 1, INT32_MAX)
+    check_bool("progress", progress)
+    check_key(key)
     check_params(params)
-    bar = _progress.open_bar(int(epochs), "epochs") if progress else -1
+    bar = _progress.open_bar("epochs") if progress else -1
     try:
-        p, losses, state = _fit(
-            loss, opt, int(batch_size), int(epochs), bool(progress),
+        p, losses, state = _LOOPS(loss, optimizer, batch_size, epochs, bool(progress))(
             params, data, key, jnp.asarray(bar, jnp.int32),
         )
-    finally:
+    except BaseException:
         if progress:
-            jax.effects_barrier()
             _progress.close_bar(bar)
+        raise
+    if progress and not is_traced(losses):  # eager: the run is over
+        jax.effects_barrier()
+        _progress.close_bar(bar)
     return FitResult(p, losses, state)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def check_key(key: Any) -> None:
+    """``key`` must be one ``jax.random`` key: a typed key or a raw uint32 ``(2,)`` key."""
+    why = None
+    dtype = getattr(key, "dtype", None)
+    if dtype is None or isinstance(key, (str, bytes)):
+        why = f"got {type(key).__name__} {key!r:.60}"
+    elif jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if np.ndim(key) != 0:
+            why = f"got a batch of keys of shape {np.shape(key)} (pass one key)"
+    elif not (np.dtype(dtype) == np.uint32 and np.shape(key) == (2,)):
+        why = f"got an array of dtype {dtype} and shape {np.shape(key)}"
+    if why is not None:
+        raise TypeError(
+            "key must be a jax.random key (jax.random.key(0), or a raw "
+            f"jax.random.PRNGKey(0) of dtype uint32 and shape (2,)); {why}."
+        )
+
+
 def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
     n_full, rem = divmod(n, batch_size)
     value_and_grad = jax.value_and_grad(loss)
 
     def step(carry, idx):
-        p, s = carry
+        p, s, ok = carry
         batch = jax.tree_util.tree_map(lambda a: jnp.take(a, idx, axis=0), data)
-        value, grad = value_and_grad(p, batch)
-        updates, s = opt.update(grad, s, p, value=value, grad=grad,
-                                value_fn=lambda q: loss(q, batch))
-        p = jax.tree_util.tree_map(lambda a, u: (a + u).astype(a.dtype), p, updates)
-        return (p, s), value
+
+        def run(p, s):
+            value, grad = value_and_grad(p, batch)
+            updates, new_s = opt.update(grad, s, p, value=value, grad=grad,
+                                        value_fn=lambda q: loss(q, batch))
+            new_p = jax.tree_util.tree_map(lambda a, u: (a + u).astype(a.dtype), p, updates)
+            finite = jnp.isfinite(value) & tree_all_finite(grad) & tree_all_finite(new_p)
+            keep = lambda new, old: jax.tree_util.tree_map(
+                lambda a, b: jnp.where(finite, a, b), new, old
+            )
+            value = jnp.where(finite, value, jnp.nan).astype(value.dtype)
+            return keep(new_p, p), keep(new_s, s), finite, value
+
+        def skip(p, s):  # after a divergence: no more work, no more updates
+            return p, s, jnp.zeros([], bool), jnp.full([], jnp.nan, loss_dtype)
+
+        p, s, finite, value = jax.lax.cond(ok, run, skip, p, s)
+        return (p, s, ok & finite), value
 
     def epoch(carry, inputs):
         e, k = inputs
@@ -151,11 +243,19 @@ def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
             total = total + last * rem
         mean = total / n
         if progress:
-            jax.debug.callback(_progress._host_update, bar, e + 1, mean)
+            _progress.report(bar, e + 1, epochs, mean, 1)
         return carry, mean
 
+    s0 = opt.init(params)
+    first = jax.tree_util.tree_map(lambda a: a[:1], data)
+    loss_dtype = jax.eval_shape(loss, params, first).dtype
     keys = jax.random.split(key, epochs)
-    (p, s), losses = jax.lax.scan(
-        epoch, (params, opt.init(params)), (jnp.arange(epochs), keys)
+    (p, s, _), losses = jax.lax.scan(
+        epoch, (params, s0, jnp.ones([], bool)), (jnp.arange(epochs), keys)
     )
-    return p, losses, s
+    if progress:
+        _progress.finish(bar, epochs, epochs, losses[-1])
+    return current_iterate(s, p), losses, s
+
+
+_LOOPS = LoopCache(_fit)

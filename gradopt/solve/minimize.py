@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from gradopt._validation import check_int, check_scalar, is_traced
+from gradopt._validation import INT32_MAX, check_bool, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
 from gradopt.solve import progress as _progress
 from gradopt.solve._common import (
+    check_data,
     check_params,
     current_iterate,
+    LoopCache,
+    check_optimizer,
     tree_all_finite,
-    with_extra_args,
 )
 from gradopt.solve.result import Result, Status
 from gradopt.transforms.clipping import global_norm
@@ -30,6 +31,7 @@ def minimize(
     tol: float = 1e-6,
     penalty: Penalty | None = None,
     progress: bool = False,
+    has_aux: bool = False,
     **kwargs: Any,
 ) -> Result:
     r"""Minimize ``F(x) = fun(x, *args, **kwargs) [+ penalty(x)]`` with ``optimizer``.
@@ -41,14 +43,25 @@ def minimize(
         p_{k+1} = apply_updates(p_k, u_k)
 
     repeated inside a single ``lax.while_loop`` (one compiled program; the
-    jitted loop is cached per ``(fun, optimizer)`` pair, and ``max_steps``,
-    ``tol``, ``args``, ``kwargs`` and the penalty are traced, so changing them
-    does not recompile). The loop stops when
+    jitted loop is cached per ``(fun, optimizer)`` pair, the last
+    ``MAX_COMPILED_LOOPS = 8`` pairs are kept, and ``max_steps``, ``tol``,
+    ``args``, ``kwargs`` and the penalty are traced, so changing them does not
+    recompile). The loop stops when
 
-    * the optimality measure is ``<= tol`` (``Status.CONVERGED``): ``||grad f(p)||``
-      without a penalty; with ``penalty=g`` the unit-step gradient mapping
-      ``||p - prox_g(p - grad f(p), 1)||``, which is zero exactly at minimizers
-      of ``f + g`` (``penalty.residual``);
+    * the optimality measure is small (``Status.CONVERGED``):
+
+      - without a penalty, ``||grad f(p)|| <= tol`` (absolute);
+      - with ``penalty=g``, the unit-step gradient mapping
+        ``G(p) = ||p - prox_g(p - grad f(p), 1)||`` (``penalty.residual``),
+        zero exactly at minimizers of ``f + g``, is tested *relative to the
+        gradient's scale*: ``G(p) <= tol * max(1, ||grad f(p)||)``. At a
+        constrained or penalized optimum ``grad f`` does not vanish (it is
+        the multiplier of the active constraints), and ``G`` cannot be
+        computed more accurately than about ``eps * ||grad f||`` (the
+        rounding of ``p - grad f(p)``); an absolute test stalled there
+        (a float32 box-constrained least squares with ``||grad f|| ~ 5e3``
+        sat at ``G ~ 1e-3`` for ever). When ``||grad f|| <= 1`` the test is
+        the absolute one;
     * ``max_steps`` updates were taken (``Status.MAX_STEPS``);
     * the loss, gradient or parameters become non-finite (``Status.DIVERGED``);
       the result then holds the last finite parameters.
@@ -56,7 +69,12 @@ def minimize(
     Any optax transformation works. The loop passes ``value``, ``grad`` and
     ``value_fn`` (``p -> fun(p, *args, **kwargs)``) as extra arguments, so line
     searches (optax's, gradopt's backtracking) get what they need; plain
-    transformations ignore them. The penalty passed here is only used to
+    transformations ignore them. A line search that already evaluated ``f``
+    and its gradient at the point it accepts and keeps them in its state
+    (fields ``value`` and ``grad`` of the last transformation's state, optax's
+    convention behind ``optax.value_and_grad_from_state``; ``optax.lbfgs()``
+    does) saves the loop its own evaluation: one ``value_and_grad`` per step
+    fewer (not with ``has_aux=True``, whose aux the state does not hold). The penalty passed here is only used to
     report ``F`` and to test optimality: the optimizer must itself apply it
     (e.g. ``gradopt.proximal_gradient(lr, penalty)``).
 
@@ -75,6 +93,10 @@ def minimize(
       tol: stopping tolerance on the optimality measure (>= 0).
       penalty: a :class:`gradopt.prox.Penalty` ``g``; the objective is ``f + g``.
       progress: draw a progress bar (step, loss) from inside the compiled loop.
+      has_aux: ``fun`` returns a pair ``(value, aux)`` (as in
+        ``jax.value_and_grad(..., has_aux=True)``); ``aux`` is any pytree of
+        arrays, and ``Result.aux`` is its value at ``Result.params``. The
+        optimizer's ``value_fn`` sees the value only.
 
     Returns:
       A :class:`Result`.
@@ -89,32 +111,71 @@ def minimize(
     """
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}.")
-    opt = with_extra_args(optimizer)
+    check_optimizer(optimizer)
     if penalty is not None and not isinstance(penalty, Penalty):
         raise TypeError(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
+    check_bool("has_aux", has_aux)
+    check_bool("progress", progress)
     if not is_traced(max_steps):
-        max_steps = check_int("max_steps", max_steps, 0)
+        max_steps = check_int("max_steps", max_steps, 0, INT32_MAX)
     check_scalar("tol", tol, low=0.0)
     check_params(params)
+    check_data("args", args)
+    for name, value in kwargs.items():
+        check_data(f"keyword argument {name!r}", value)
 
-    bar = _progress.open_bar(int(max_steps), "steps") if progress else -1
+    bar = _progress.open_bar("steps") if progress else -1
     try:
-        return _run(
-            fun, opt, bool(progress), params, args, kwargs, penalty,
+        res = _LOOPS(fun, optimizer, bool(progress), bool(has_aux))(
+            params, args, kwargs, penalty,
             jnp.asarray(max_steps, jnp.int32), tol, jnp.asarray(bar, jnp.int32),
         )
-    finally:
+    except BaseException:
         if progress:
-            jax.effects_barrier()
             _progress.close_bar(bar)
+        raise
+    if progress and not is_traced(res.steps):  # eager: the run is over
+        jax.effects_barrier()
+        _progress.close_bar(bar)
+    return res
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar):
-    f = lambda p: fun(p, *args, **kwargs)
-    value_and_grad = jax.value_and_grad(f)
+def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, tol, bar):
+    if has_aux:
+        f_aux = lambda p: fun(p, *args, **kwargs)
+        f = lambda p: f_aux(p)[0]
+        vg = jax.value_and_grad(f_aux, has_aux=True)
+
+        def value_and_grad(p):
+            (value, aux), grad = vg(p)
+            return value, grad, aux
+    else:
+        f = lambda p: fun(p, *args, **kwargs)
+        vg = jax.value_and_grad(f)
+
+        def value_and_grad(p):
+            value, grad = vg(p)
+            return value, grad, None
+
+    def evaluate(p, state, c):
+        """``(f, grad f, aux)`` at the new point, from the optimizer's state when it has them."""
+        carried = None if has_aux else carried_value_and_grad(state, p)
+        if carried is None:
+            return value_and_grad(p)
+        value_dtype = c["value"].dtype
+        cast = lambda v, g: (
+            jnp.asarray(v).astype(value_dtype),
+            jax.tree_util.tree_map(lambda a, b: a.astype(b.dtype), g, c["grad"]),
+            None,
+        )
+        v, g = carried
+        return jax.lax.cond(  # a line search's value is inf before its first step
+            jnp.isfinite(v),
+            lambda: cast(v, g),
+            lambda: cast(*value_and_grad(p)[:2]),
+        )
 
     def objective(p, smooth_value):
         return smooth_value if penalty is None else smooth_value + penalty.value(p)
@@ -122,21 +183,27 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
     def measure(p, grad):
         return global_norm(grad) if penalty is None else penalty.residual(p, grad)
 
-    value, grad = value_and_grad(params)
+    def small(crit, grad):
+        """The stopping test: absolute without a penalty, relative to ``||grad f||`` with one."""
+        if penalty is None:
+            return crit <= tol
+        return crit <= tol * jnp.maximum(1.0, global_norm(grad))
+
+    value, grad, aux = value_and_grad(params)
     crit = measure(params, grad)
     opt_state = opt.init(params)
     obj = objective(params, value)
     ok0 = jnp.isfinite(value) & tree_all_finite(grad) & tree_all_finite(params)
     status = jnp.where(
         ~ok0, Status.DIVERGED,
-        jnp.where(crit <= tol, Status.CONVERGED,
+        jnp.where(small(crit, grad), Status.CONVERGED,
                   jnp.where(max_steps <= 0, Status.MAX_STEPS, Status.RUNNING)),
     ).astype(jnp.int32)
     best_value = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
     every = _progress.every_for(max_steps)
 
     carry0 = dict(step=jnp.zeros([], jnp.int32), params=params, opt_state=opt_state,
-                  value=value, grad=grad, crit=crit, status=status,
+                  value=value, grad=grad, aux=aux, crit=crit, status=status,
                   best_params=params, best_value=best_value)
 
     def cond(c):
@@ -149,13 +216,13 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
         new_params = jax.tree_util.tree_map(
             lambda p, u: (p + u).astype(p.dtype), c["params"], updates
         )
-        new_value, new_grad = value_and_grad(new_params)
+        new_value, new_grad, new_aux = evaluate(new_params, new_state, c)
         new_crit = measure(new_params, new_grad)
         step = c["step"] + 1
         finite = jnp.isfinite(new_value) & tree_all_finite(new_grad) & tree_all_finite(new_params)
         status = jnp.where(
             ~finite, Status.DIVERGED,
-            jnp.where(new_crit <= tol, Status.CONVERGED,
+            jnp.where(small(new_crit, new_grad), Status.CONVERGED,
                       jnp.where(step >= max_steps, Status.MAX_STEPS, Status.RUNNING)),
         ).astype(jnp.int32)
         keep = lambda new, old: jax.tree_util.tree_map(
@@ -164,13 +231,14 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
         new_obj = objective(new_params, new_value)
         better = finite & (new_obj < c["best_value"])
         if progress:
-            _progress.report(bar, step, new_obj, every)
+            _progress.report(bar, step, max_steps, new_obj, every)
         return dict(
             step=step,
             params=keep(new_params, c["params"]),
             opt_state=keep(new_state, c["opt_state"]),
             value=jnp.where(finite, new_value, c["value"]),
             grad=keep(new_grad, c["grad"]),
+            aux=keep(new_aux, c["aux"]),
             crit=jnp.where(finite, new_crit, c["crit"]),
             status=status,
             best_params=jax.tree_util.tree_map(
@@ -181,12 +249,16 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
 
     c = jax.lax.while_loop(cond, body, carry0)
     x = current_iterate(c["opt_state"], c["params"])
+    aux = c["aux"]
     if x is c["params"]:
         final_value = objective(x, c["value"])
+    elif has_aux:
+        smooth, aux = f_aux(x)
+        final_value = objective(x, smooth)
     else:
         final_value = objective(x, f(x))
     if progress:
-        jax.debug.callback(_progress._host_update, bar, c["step"], final_value)
+        _progress.finish(bar, c["step"], max_steps, final_value)
     return Result(
         params=x,
         value=final_value,
@@ -196,4 +268,39 @@ def _run(fun, opt, progress, params, args, kwargs, penalty, max_steps, tol, bar)
         best_params=c["best_params"],
         best_value=c["best_value"],
         opt_state=c["opt_state"],
+        aux=aux,
     )
+
+
+def carried_value_and_grad(opt_state: Any, params: Any):
+    """``(value, grad)`` of ``fun`` at ``params + updates`` kept by the optimizer, or None.
+
+    optax's convention (``optax.value_and_grad_from_state``): a line search that
+    evaluated ``f`` and its gradient at the point it accepted stores them in
+    its state as fields ``value`` and ``grad`` (``optax.lbfgs``'s zoom line
+    search, ``scale_by_backtracking_linesearch(store_grad=True)``). They are
+    only the loss at the new parameters when that transformation is the
+    *last* one applied (a later one would change the update), so only the
+    last state of a chain is looked at, and its ``grad`` must have the
+    parameters' structure and shapes.
+    """
+    state = opt_state
+    while True:
+        if isinstance(state, tuple) and hasattr(state, "_fields"):
+            break
+        if isinstance(state, tuple) and state:
+            state = state[-1]
+            continue
+        return None
+    if "value" not in state._fields or "grad" not in state._fields:
+        return None
+    value, grad = state.value, state.grad
+    if jnp.shape(value) != () or jax.tree_util.tree_structure(grad) != jax.tree_util.tree_structure(params):
+        return None
+    if any(jnp.shape(a) != jnp.shape(b) for a, b in zip(jax.tree_util.tree_leaves(grad),
+                                                         jax.tree_util.tree_leaves(params))):
+        return None
+    return value, grad
+
+
+_LOOPS = LoopCache(_run)

@@ -20,7 +20,8 @@ class Status(enum.IntEnum):
 
 _MESSAGES = {
     Status.RUNNING: "still running (loop was interrupted)",
-    Status.CONVERGED: "converged: optimality measure <= tol",
+    Status.CONVERGED: "converged: optimality measure <= tol (with a penalty, relative to "
+    "max(1, ||grad f||))",
     Status.MAX_STEPS: "stopped at max_steps before reaching tol",
     Status.DIVERGED: "diverged: loss, gradient or parameters became non-finite; "
     "params are the last finite iterate",
@@ -37,13 +38,18 @@ class Result(NamedTuple):
       value: objective at ``params``: ``f(params)`` or ``f(params) + g(params)``.
       grad_norm: the optimality measure at the last evaluated point: ``||grad f||``
         without a penalty, the unit-step gradient mapping
-        ``||x - prox_g(x - grad f(x), 1)||`` with one.
+        ``||x - prox_g(x - grad f(x), 1)||`` with one (``minimize`` compares the
+        latter with ``tol * max(1, ||grad f(x)||)``).
       steps: number of optimizer updates taken.
       status: an int32 :class:`Status` code (``result.status_name`` for text).
       best_params: the evaluated point with the lowest objective seen. Methods
         that do not descend (subgradient, Polyak) should report this one.
       best_value: objective at ``best_params``.
       opt_state: the optimizer state at the end (for warm restarts).
+      aux: with ``minimize(..., has_aux=True)``, the auxiliary output of
+        ``fun`` at ``params`` (``fun`` returns ``(value, aux)``); ``None``
+        otherwise. Last field, so positional construction and unpacking of
+        the first eight fields keep working.
     """
 
     params: Any
@@ -54,6 +60,7 @@ class Result(NamedTuple):
     best_params: Any
     best_value: chex.Array
     opt_state: Any
+    aux: Any = None
 
     @property
     def converged(self):

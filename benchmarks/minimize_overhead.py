@@ -1,0 +1,159 @@
+"""Cost per step of ``gradopt.minimize`` with ``optax.lbfgs()`` against a hand-written optax loop.
+
+The reference is the loop optax documents for its L-BFGS, compiled as one
+``lax.fori_loop`` (the same number of steps as ``minimize`` took)::
+
+    value_and_grad = optax.value_and_grad_from_state(f)
+    v, g = value_and_grad(p, state=s)          # from the line search's state
+    u, s = opt.update(g, s, p, value=v, grad=g, value_fn=f)
+    p = optax.apply_updates(p, u)
+
+against ``gradopt.minimize(f, p0, optax.lbfgs(), max_steps=K, tol=0.0)`` (its
+while loop, stopping test, divergence check and best-iterate bookkeeping
+included). A third column is the hand loop that calls ``jax.value_and_grad``
+every step instead (what ``minimize`` cost before it took the value and
+gradient from the line search's state). Problems, float64: least squares
+500x300, l2-regularized logistic regression 500x300, Rosenbrock in 300
+dimensions. ``K`` is the number of steps ``minimize`` needs to reach
+``tol=1e-8`` (capped at 500). The three programs are timed in alternation
+(the order rotated every repeat) and the figure is the median over repeats;
+the ratio is the median of the per-repeat ratios.
+
+Run: ``python benchmarks/minimize_overhead.py`` (a minute or two on 2 cores).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gradopt  # noqa: E402
+from _report import fmt_time, git_revision, machine, write_section  # noqa: E402
+
+REPEATS = 15
+N, P = 500, 300
+
+
+def problems():
+    rng = np.random.RandomState(0)
+    X = jnp.asarray(rng.randn(N, P))
+    y = jnp.asarray(X @ rng.randn(P) / np.sqrt(P) + 0.5 * rng.randn(N))
+    labels = jnp.asarray((rng.rand(N) < 1 / (1 + np.exp(-np.asarray(y)))).astype(float))
+
+    def least_squares(w):
+        return 0.5 * jnp.mean((X @ w - y) ** 2)
+
+    def logistic(w):
+        z = X @ w
+        return jnp.mean(jnp.logaddexp(0.0, z) - labels * z) + 1e-3 * 0.5 * w @ w
+
+    def rosenbrock(w):
+        return jnp.sum(100.0 * (w[1:] - w[:-1] ** 2) ** 2 + (1.0 - w[:-1]) ** 2)
+
+    return [
+        ("least squares 500x300", least_squares, jnp.zeros(P)),
+        ("logistic 500x300, l2 1e-3", logistic, jnp.zeros(P)),
+        ("Rosenbrock, 300 dims", rosenbrock, jnp.full(P, -0.5)),
+    ]
+
+
+def hand_loop(f, opt, steps, from_state):
+    vg_state = optax.value_and_grad_from_state(f)
+    vg_plain = jax.value_and_grad(f)
+
+    def body(_, c):
+        p, s = c
+        v, g = vg_state(p, state=s) if from_state else vg_plain(p)
+        u, s = opt.update(g, s, p, value=v, grad=g, value_fn=f)
+        return optax.apply_updates(p, u), s
+
+    @jax.jit
+    def run(p0):
+        p, _ = jax.lax.fori_loop(0, steps, body, (p0, opt.init(p0)))
+        return p, f(p)
+
+    return run
+
+
+def time_once(fn, x0):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(x0))
+    return time.perf_counter() - t0
+
+
+def measure(name, f, x0):
+    opt = optax.lbfgs()
+    probe = gradopt.minimize(f, x0, opt, max_steps=500, tol=1e-8)
+    steps = int(probe.steps)
+    ours = lambda p0: gradopt.minimize(f, p0, opt, max_steps=steps, tol=0.0)
+    hand = hand_loop(f, opt, steps, from_state=True)
+    naive = hand_loop(f, opt, steps, from_state=False)
+    res = ours(x0)
+    p_hand, v_hand = hand(x0)
+    naive(x0)
+    assert int(res.steps) == steps, (name, res)
+    gap = abs(float(res.value) - float(v_hand)) / max(1.0, abs(float(v_hand)))
+    runs = {"minimize": ours, "hand": hand, "naive": naive}
+    times = {k: [] for k in runs}
+    order = list(runs)
+    for r in range(REPEATS):
+        order = order[1:] + order[:1]
+        for k in order:
+            times[k].append(time_once(runs[k], x0))
+    ratio = statistics.median(a / b for a, b in zip(times["minimize"], times["hand"]))
+    ratio_naive = statistics.median(a / b for a, b in zip(times["naive"], times["hand"]))
+    med = {k: statistics.median(v) / steps for k, v in times.items()}
+    print(f"{name}: {steps} steps ({probe.status_name}); per step minimize {fmt_time(med['minimize'])}, "
+          f"hand {fmt_time(med['hand'])}, hand+recompute {fmt_time(med['naive'])}; "
+          f"minimize/hand {ratio:.2f}x, recompute/hand {ratio_naive:.2f}x; |dF|/F {gap:.1e}", flush=True)
+    return name, steps, med, ratio, ratio_naive, gap
+
+
+def main():
+    rows = [measure(*prob) for prob in problems()]
+    lines = [
+        "## minimize overhead: `optax.lbfgs()` through `minimize` vs a hand-written optax loop",
+        "",
+        f"Machine: {machine()}; gradopt {git_revision()}.",
+        "",
+        "Per-step time (median of the whole run / steps, float64), same number of steps `K` for all",
+        "three. *hand*: `lax.fori_loop` with `optax.value_and_grad_from_state`; *recompute*: the same",
+        "loop calling `jax.value_and_grad` every step (what `minimize` cost before it reused the line",
+        "search's value and gradient). Ratios are medians of per-repeat ratios, runs interleaved.",
+        "",
+        "| problem | K | minimize | hand | recompute | minimize / hand | recompute / hand |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, steps, med, ratio, ratio_naive, _ in rows:
+        lines.append(
+            f"| {name} | {steps} | {fmt_time(med['minimize'])} | {fmt_time(med['hand'])} | "
+            f"{fmt_time(med['naive'])} | {ratio:.2f}x | {ratio_naive:.2f}x |"
+        )
+    lines += [
+        "",
+        "Target (issue 14): `minimize` / hand <= 1.1x. Where an evaluation of `f` is cheap",
+        "(Rosenbrock: a few elementwise passes over 300 numbers) the loop's own bookkeeping shows:",
+        "each step `minimize` keeps the last finite optimizer state (L-BFGS's 2 x 10 x p memory)",
+        "and the best iterate, and checks finiteness; the hand loop does none of that. Measured",
+        "while writing this: without the keep of the optimizer state the Rosenbrock ratio dropped",
+        "from ~1.5x to ~1.2-1.27x in one set of runs, and not at all in a later, noisier one.",
+        "Run to run, on this loaded machine, the ratios moved by +-0.15. Rerun",
+        "`python benchmarks/minimize_overhead.py` for fresh figures.",
+    ]
+    write_section("minimize_overhead", "\n".join(lines))
+    print("wrote the minimize_overhead section of benchmarks/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
