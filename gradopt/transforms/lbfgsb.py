@@ -142,57 +142,55 @@ def _middle(ss, sy, theta, valid):
 def _cauchy_point(x, g, lo, hi, w, m, theta):
     r"""First local minimizer of the model along the projected path ``P(x - t g)``.
 
-    BLNZ 1995, section 4 (algorithm CP): breakpoints ``t_i`` sorted, each
-    segment's model ``f' dt + f'' dt^2 / 2`` updated in O(m^2) from the compact
-    representation. Returns the point, ``c = W^T (x_cp - x)`` and the variables
-    at a bound there (active).
+    BLNZ 1995, section 4 (algorithm CP). With the breakpoints ``t_i`` sorted,
+    segment ``j`` of the path starts at ``t_(j)`` with the variables
+    ``b_1..b_j`` at their bounds; there the model is ``f'_j dt + f''_j dt^2 / 2``
+    with (``d_j`` the moving part of ``-g``, ``p_j = W^T d_j``,
+    ``c_j = W^T (x(t_(j)) - x)``, ``dd_j = d_j.d_j``)::
+
+        f'_j  = -dd_j + theta t_(j) dd_j - p_j^T M c_j
+        f''_j = theta dd_j - p_j^T M p_j           (kept >= eps f''_0)
+
+    ``p_j``, ``c_j`` and ``dd_j`` are running sums over the sorted breakpoints
+    (BLNZ's O(m^2) updates), so all segments are evaluated at once and the
+    first one whose minimizer ``-f'_j / f''_j`` lies before its end is chosen:
+    no sequential loop. Returns the point, ``c = W^T (x_cp - x)`` and the
+    variables at a bound there (active).
     """
     dt = x.dtype
-    eps = jnp.finfo(dt).eps
+    n = x.shape[0]
     safe = lambda a: jnp.where(a == 0, 1.0, a)
     t = jnp.where(g < 0, (x - hi) / safe(g), jnp.where(g > 0, (x - lo) / safe(g), jnp.inf))
     at_bound = (x <= lo) | (x >= hi)
-    active = (t <= 0) | (lo >= hi) | ((g == 0) & at_bound)
-    d = jnp.where(t > 0, -g, 0.0).astype(dt)
-    p = w.T @ d
-    mp = m @ p
-    f1 = -d @ d
-    f2 = -theta * f1 - p @ mp
-    f2_min = eps * f2
-
-    def ratio(f1, f2):
-        return jnp.where(f2 > 0, -f1 / jnp.where(f2 > 0, f2, 1.0), jnp.where(f1 < 0, jnp.inf, 0.0))
-
+    active0 = (t <= 0) | (lo >= hi) | ((g == 0) & at_bound)
+    d0 = jnp.where(t > 0, -g, 0.0).astype(dt)
     order = jnp.argsort(t)
-    first = jnp.sum(t <= 0).astype(jnp.int32)
-    last = jnp.sum(t < jnp.inf).astype(jnp.int32)
-    zero2m = jnp.zeros_like(p)
-    carry0 = (first, jnp.zeros([], dt), f1, f2, ratio(f1, f2), p, mp, zero2m, zero2m, d, x,
-              active, jnp.array(False))
-
-    def cond(c):
-        return (c[0] < last) & ~c[-1]
-
-    def body(c):
-        j, t_old, f1, f2, dtm, p, mp, cc, mc, d, xcp, active, _ = c
-        b = order[j]
-        step = t[b] - t_old
-        go = dtm >= step
-        gb, wb = g[b], w[b]
-        mwb = m @ wb
-        zb = jnp.where(d[b] > 0, hi[b], lo[b]) - x[b]
-        cc_n, mc_n = cc + step * p, mc + step * mp
-        f1_n = f1 + step * f2 + gb * gb + theta * gb * zb - gb * (wb @ mc_n)
-        f2_n = jnp.maximum(f2 - theta * gb * gb - 2 * gb * (wb @ mp) - gb * gb * (wb @ mwb), f2_min)
-        new = (j + 1, t[b], f1_n, f2_n, ratio(f1_n, f2_n), p + gb * wb, mp + gb * mwb, cc_n, mc_n,
-               d.at[b].set(0.0), xcp.at[b].set(zb + x[b]), active.at[b].set(True))
-        old = (j + 1, t_old, f1, f2, dtm, p, mp, cc, mc, d, xcp, active)
-        out = jax.tree_util.tree_map(lambda a, o: jnp.where(go, a, o), new, old)
-        return (*out, ~go)
-
-    _, t_old, _, _, dtm, p, _, cc, _, d, xcp, active, _ = jax.lax.while_loop(cond, body, carry0)
-    dtm = jnp.where(jnp.any(d != 0) & jnp.isfinite(dtm), jnp.maximum(dtm, 0.0), 0.0)
-    return xcp + (t_old + dtm) * d, cc + dtm * p, active
+    ts = t[order]
+    brk = (ts > 0) & (ts < jnp.inf)
+    gb = jnp.where(brk, g[order], 0.0)
+    p0 = w.T @ d0
+    steps = jnp.cumsum(gb[:, None] * w[order], axis=0)
+    p = jnp.concatenate([p0[None], p0[None] + steps])                     # p_j, j = 0..n
+    finite = jnp.sum(ts < jnp.inf)
+    t_start = jnp.concatenate([jnp.zeros([1], dt), jnp.where(ts < jnp.inf, ts, 0.0)])
+    t_end = jnp.concatenate([jnp.where(ts < jnp.inf, ts, jnp.inf), jnp.full([1], jnp.inf, dt)])
+    seg = jnp.arange(n + 1)
+    t_end = jnp.where(seg >= finite, jnp.inf, t_end)
+    gaps = jnp.diff(t_start, prepend=jnp.zeros([1], dt))                 # t_(j) - t_(j-1)
+    c = jnp.cumsum(gaps[:, None] * jnp.concatenate([p0[None], p[:-1]]), axis=0)
+    dd = d0 @ d0 - jnp.concatenate([jnp.zeros([1], dt), jnp.cumsum(gb * gb)])
+    pm = p @ m
+    f1 = -dd + theta * t_start * dd - jnp.sum(pm * c, axis=1)
+    f2 = theta * dd - jnp.sum(pm * p, axis=1)
+    f2 = jnp.where(seg == 0, f2, jnp.maximum(f2, jnp.finfo(dt).eps * f2[0]))
+    dtm = jnp.where(f2 > 0, -f1 / jnp.where(f2 > 0, f2, 1.0), jnp.where(f1 < 0, jnp.inf, 0.0))
+    stop = (seg <= finite) & (dtm < t_end - t_start)
+    j = jnp.where(jnp.any(stop), jnp.argmax(stop), finite)
+    step = jnp.where(jnp.any(stop) & (dd[j] > 0), jnp.maximum(dtm[j], 0.0), 0.0)
+    t_cp = t_start[j] + step
+    xcp = jnp.where(active0, x, jnp.clip(x - t_cp * g, lo, hi))
+    active = active0 | ((t > 0) & (t <= t_start[j]) & (g != 0))
+    return xcp, w.T @ (xcp - x), active
 
 
 # --------------------------------------------------------------------------- subspace minimization
