@@ -328,8 +328,9 @@ def lbfgsb(
 
     1. **Generalized Cauchy point** ``x_c``: the first local minimizer of ``m``
        along the projected steepest-descent path ``t -> P(x_k - t g_k)``
-       (breakpoints sorted, the piecewise quadratic updated in O(m^2) per
-       breakpoint). Variables at a bound at ``x_c`` are held fixed.
+       (breakpoints sorted; the piecewise quadratic of every segment from
+       running sums over them, O(n m^2) in all, no sequential loop). Variables
+       at a bound at ``x_c`` are held fixed.
     2. **Subspace minimization** over the free variables from ``x_c`` (direct
        primal method, Sherman-Morrison-Woodbury on the compact form), giving
        ``x_c + d_u``; as in L-BFGS-B 3.0 (Morales & Nocedal 2011) its projection
