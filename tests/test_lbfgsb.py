@@ -152,16 +152,16 @@ def test_pytree_bounds_match_flat_problem():
         x = jnp.concatenate([p["w"].ravel(), p["b"]])
         return 0.5 * jnp.sum((Aj @ x - bj) ** 2)
 
-    lower = {"w": -0.1, "b": jnp.array([0.0, -jnp.inf])}
+    lower = {"w": -0.1, "b": jnp.array([0.05, -jnp.inf])}  # b[0] is fixed: lower = upper
     upper = {"w": jnp.full((2, 4), 0.2), "b": 0.05}
     p0 = {"w": jnp.zeros((2, 4)), "b": jnp.zeros(2)}
     opt = gradopt.lbfgsb(lower, upper)
     res = gradopt.minimize(f, p0, opt, penalty=gradopt.prox.box(lower, upper), tol=TOL, max_steps=500)
-    lo = np.r_[np.full(8, -0.1), 0.0, -np.inf]
+    lo = np.r_[np.full(8, -0.1), 0.05, -np.inf]
     hi = np.r_[np.full(8, 0.2), 0.05, 0.05]
     ref = scipy_lbfgsb(np_least_squares(A, b), np.zeros(10), lo, hi)
     x = np.r_[np.asarray(res.params["w"]).ravel(), np.asarray(res.params["b"])]
-    assert res.params["w"].shape == (2, 4)
+    assert res.params["w"].shape == (2, 4) and float(res.params["b"][0]) == 0.05
     assert float(res.value) == pytest.approx(ref.fun, rel=1e-10)
     np.testing.assert_allclose(x, ref.x, atol=1e-7)
     assert int(res.steps) <= 2 * ref.nit
