@@ -66,41 +66,44 @@ def _check_bounds(lower, upper):
     for name, tree in (("lower", lower), ("upper", upper)):
         leaves = jax.tree_util.tree_leaves(tree)
         if not leaves:
-            raise ValueError(f"{name} must be a number, an array or a pytree of them, got {tree!r}.")
+            raise ValueError(f"{name} must be a number, an array or a pytree of them, got {tree!r}")
         for leaf in leaves:
             if is_traced(leaf):
                 continue
             try:
                 arr = np.asarray(leaf, dtype=float)
             except (TypeError, ValueError):
-                raise TypeError(f"{name} must be numbers or arrays of numbers, got {leaf!r}.") from None
+                msg = f"{name} must be numbers or arrays of them, got {leaf!r}."
+                raise TypeError(msg) from None
             if np.any(np.isnan(arr)):
                 raise ValueError(f"{name} must not contain NaN (use -inf/inf for no bound).")
-    single = jax.tree_util.treedef_is_leaf
-    lo_def, hi_def = jax.tree_util.tree_structure(lower), jax.tree_util.tree_structure(upper)
-    if single(lo_def) or single(hi_def) or lo_def == hi_def:
-        lo_l = jax.tree_util.tree_leaves(lower) * (1 if not single(lo_def) else hi_def.num_leaves)
-        hi_l = jax.tree_util.tree_leaves(upper) * (1 if not single(hi_def) else lo_def.num_leaves)
-        if single(lo_def) and single(hi_def):
-            lo_l, hi_l = lo_l[:1], hi_l[:1]
-        for lo, hi in zip(lo_l, hi_l):
-            if is_traced(lo) or is_traced(hi):
-                continue
-            lo, hi = np.asarray(lo, float), np.asarray(hi, float)
-            try:
-                lo, hi = np.broadcast_arrays(lo, hi)
-            except ValueError:
-                raise ValueError(
-                    f"lower and upper must broadcast together, got shapes {lo.shape} and {hi.shape}."
-                ) from None
-            if np.any(lo > hi):
-                i = np.flatnonzero(lo > hi)[0]
-                raise ValueError(
-                    f"lower must be <= upper everywhere, got lower = {lo.flat[i]} > "
-                    f"upper = {hi.flat[i]}."
-                )
-            if np.any(lo == np.inf) or np.any(hi == -np.inf):
-                raise ValueError("lower must be < +inf and upper > -inf (else the box is empty).")
+    try:  # matching leaves when one structure is a prefix of the other (a scalar, say)
+        pairs = zip(jax.tree_util.tree_leaves(jax.tree.broadcast(lower, upper)),
+                    jax.tree_util.tree_leaves(upper))
+    except (ValueError, TypeError):
+        try:
+            pairs = zip(jax.tree_util.tree_leaves(lower),
+                        jax.tree_util.tree_leaves(jax.tree.broadcast(upper, lower)))
+        except (ValueError, TypeError):
+            return  # checked against the parameters' structure at init
+    for lo, hi in pairs:
+        if is_traced(lo) or is_traced(hi):
+            continue
+        try:
+            lo, hi = np.broadcast_arrays(np.asarray(lo, float), np.asarray(hi, float))
+        except ValueError:
+            raise ValueError(
+                "lower and upper must broadcast together, got shapes "
+                f"{np.shape(lo)} and {np.shape(hi)}."
+            ) from None
+        if np.any(lo > hi):
+            i = np.flatnonzero(lo > hi)[0]
+            raise ValueError(
+                f"lower must be <= upper everywhere, got lower = {lo.flat[i]} > "
+                f"upper = {hi.flat[i]}."
+            )
+        if np.any(lo == np.inf) or np.any(hi == -np.inf):
+            raise ValueError("lower must be < +inf and upper > -inf (else the box is empty).")
 
 
 def _flat_bound(name, bound, params, dtype):
@@ -136,7 +139,7 @@ def _middle(ss, sy, theta, valid):
     return jnp.linalg.inv(k)
 
 
-# --------------------------------------------------------------------------- generalized Cauchy point
+# --------------------------------------------------------------------------- Cauchy point
 
 
 def _cauchy_point(x, g, lo, hi, w, m, theta):
@@ -170,13 +173,13 @@ def _cauchy_point(x, g, lo, hi, w, m, theta):
     gb = jnp.where(brk, g[order], 0.0)
     p0 = w.T @ d0
     steps = jnp.cumsum(gb[:, None] * w[order], axis=0)
-    p = jnp.concatenate([p0[None], p0[None] + steps])                     # p_j, j = 0..n
+    p = jnp.concatenate([p0[None], p0[None] + steps])  # p_j, j = 0..n
     finite = jnp.sum(ts < jnp.inf)
     t_start = jnp.concatenate([jnp.zeros([1], dt), jnp.where(ts < jnp.inf, ts, 0.0)])
     t_end = jnp.concatenate([jnp.where(ts < jnp.inf, ts, jnp.inf), jnp.full([1], jnp.inf, dt)])
     seg = jnp.arange(n + 1)
     t_end = jnp.where(seg >= finite, jnp.inf, t_end)
-    gaps = jnp.diff(t_start, prepend=jnp.zeros([1], dt))                 # t_(j) - t_(j-1)
+    gaps = jnp.diff(t_start, prepend=jnp.zeros([1], dt))  # t_(j) - t_(j-1)
     c = jnp.cumsum(gaps[:, None] * jnp.concatenate([p0[None], p[:-1]]), axis=0)
     dd = d0 @ d0 - jnp.concatenate([jnp.zeros([1], dt), jnp.cumsum(gb * gb)])
     pm = p @ m
@@ -396,7 +399,8 @@ def lbfgsb(
         raise ValueError(f"c1 must be < c2 (0 < c1 < c2 < 1), got c1={c1}, c2={c2}.")
 
     def bounds(params, dtype):
-        return (_flat_bound("lower", lower, params, dtype), _flat_bound("upper", upper, params, dtype))
+        return (_flat_bound("lower", lower, params, dtype),
+                _flat_bound("upper", upper, params, dtype))
 
     def init_fn(params):
         flat, _ = ravel_pytree(params)
@@ -416,7 +420,9 @@ def lbfgsb(
     def update_fn(updates, state, params=None, *, value=None, value_fn=None, **extra_args):
         del extra_args
         if params is None:
-            raise ValueError("lbfgsb needs the current parameters: call update(grads, state, params).")
+            raise ValueError(
+                "lbfgsb needs the current parameters: call update(grads, state, params)."
+            )
         if value_fn is None:
             raise ValueError(
                 "lbfgsb needs the loss for its line search: call opt.update(grads, state, params, "
@@ -438,7 +444,8 @@ def lbfgsb(
         # steps only carry round-off from params + updates).
         x = jnp.clip(x_in, lo, hi)
         gap = jnp.max(jnp.abs(x - x_in), initial=0.0)
-        moved = ((state.count == 0) & (gap > 0)) | (gap > jnp.sqrt(eps) * (1 + jnp.max(jnp.abs(x_in), initial=0.0)))
+        scale = 1 + jnp.max(jnp.abs(x_in), initial=0.0)
+        moved = ((state.count == 0) & (gap > 0)) | (gap > jnp.sqrt(eps) * scale)
         f, g = jax.lax.cond(moved, value_and_grad, lambda z: (f_in, g_in), x)
 
         valid = jnp.arange(m) >= m - state.pairs
@@ -474,7 +481,8 @@ def lbfgsb(
         new_params = unravel(x_new)
         new_state = LbfgsbState(
             count=state.count + 1, s=S, y=Y, ss=SS, sy=SY, pairs=pairs, theta=theta,
-            value=f_new, grad=jax.tree_util.tree_map(lambda a, p: a.astype(p.dtype), unravel(g_new), params),
+            value=f_new,
+            grad=jax.tree_util.tree_map(lambda a, p: a.astype(p.dtype), unravel(g_new), params),
             linesearch_steps=evals,
         )
         return tree_diff(new_params, params), new_state
