@@ -364,8 +364,9 @@ def lbfgsb(
     ``state.grad`` (optax's convention, see ``optax.value_and_grad_from_state``).
 
     **Pytrees.** The parameters are flattened to one vector with
-    ``jax.flatten_util.ravel_pytree`` (one dtype: the leaves' promoted type) and
-    one memory is kept for the whole vector. ``lower`` and ``upper`` are
+    ``jax.flatten_util.ravel_pytree`` (one dtype: the leaves' promoted type, at
+    least float32 for the algebra) and one memory is kept for the whole
+    vector. ``lower`` and ``upper`` are
     numbers, arrays, or pytrees shaped like a prefix of the parameters (as for
     :func:`gradopt.prox.box`), with ``-inf``/``inf`` for no bound; each leaf
     broadcasts to its parameter. The returned updates keep each leaf's dtype.
@@ -404,7 +405,7 @@ def lbfgsb(
 
     def init_fn(params):
         flat, _ = ravel_pytree(params)
-        dt = flat.dtype
+        dt = jnp.promote_types(flat.dtype, jnp.float32)
         bounds(params, dt)  # structure and shape errors at init
         n = flat.shape[0]
         return LbfgsbState(
@@ -429,8 +430,10 @@ def lbfgsb(
                 "value=f(params), value_fn=f) (gradopt.minimize does this)."
             )
         check_updates_match(updates, params)
-        x_in, unravel = ravel_pytree(params)
-        dt = x_in.dtype
+        flat, unravel_flat = ravel_pytree(params)
+        dt = jnp.promote_types(flat.dtype, jnp.float32)  # bfloat16/float16: work in float32
+        x_in = flat.astype(dt)
+        unravel = lambda v: unravel_flat(v.astype(flat.dtype))
         eps = jnp.finfo(dt).eps
         lo, hi = bounds(params, dt)
         g_in = ravel_pytree(updates)[0].astype(dt)
