@@ -4,6 +4,7 @@ from optax import apply_updates, chain
 
 from gradopt.transforms.clipping import clip, clip_by_global_norm, global_norm
 from gradopt.transforms.descent import descent
+from gradopt.transforms.lbfgsb import LbfgsbState, lbfgsb
 from gradopt.transforms.momentum import MomentumState, momentum, nesterov
 from gradopt.transforms.projected import ProjectedGradientState, projected_gradient
 from gradopt.transforms.proximal import (
@@ -17,6 +18,7 @@ from gradopt.transforms.subgradient import diminishing, polyak, subgradient
 
 __all__ = [
     "FISTAState",
+    "LbfgsbState",
     "MomentumState",
     "ProjectedGradientState",
     "ProximalGradientState",
@@ -28,6 +30,7 @@ __all__ = [
     "descent",
     "diminishing",
     "global_norm",
+    "lbfgsb",
     "momentum",
     "nesterov",
     "polyak",
