@@ -82,3 +82,25 @@ def test_path_bad_inputs():
         gradopt.lasso_path(X, y, alphas=[0.1, -1.0])
     with pytest.raises(ValueError, match="tol"):
         gradopt.lasso_path(X, y, tol=-1e-6)
+
+
+def test_path_and_lasso_argument_checks_issue_13():
+    # each of these was accepted silently or failed with an obscure error before
+    X = np.random.default_rng(0).standard_normal((20, 5))
+    y = X[:, 0]
+    with pytest.raises(ValueError, match="eps"):
+        gradopt.lasso_path(X, y, eps=1.0)
+    with pytest.raises(ValueError, match="eps"):
+        gradopt.lasso_path(X, y, eps=3.0)
+    with pytest.raises(ValueError, match="alphas must be a non-empty 1-D"):
+        gradopt.lasso_path(X, y, alphas=np.ones((2, 2)))
+    with pytest.raises(TypeError, match="alphas"):
+        gradopt.lasso_path(X, y, alphas=["a"])
+    with pytest.raises(ValueError, match="max_outer"):
+        gradopt.lasso(X, y, 0.1, max_outer=0)
+    with pytest.raises(TypeError, match="max_outer"):
+        gradopt.lasso(X, y, 0.1, max_outer=None)
+    with pytest.raises(ValueError, match="max_iter"):
+        gradopt.lasso(X, y, 0.1, max_iter=2**40)
+    with pytest.raises(TypeError, match="max_iter"):
+        gradopt.lasso(X, y, 0.1, max_iter="yes")

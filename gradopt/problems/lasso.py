@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
-from gradopt.problems import _cd
+from gradopt.problems import _cd, _inputs
 from gradopt.problems import _workingset as _ws
 from gradopt.problems._gap import _dual_from_scalars
 from gradopt.problems._result import SparseResult
@@ -134,12 +134,12 @@ def _check_data(X, y, *, batched: bool = False):
     return X, y
 
 
-def _check_common(alpha, l1_ratio, tol, max_iter):
+def _check_common(alpha, l1_ratio, tol, max_iter, max_outer=1):
     check_scalar("alpha", alpha, low=0.0)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
     check_scalar("tol", tol, low=0.0)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}.")
+    _inputs.check_count("max_iter", max_iter, 1)
+    _inputs.check_count("max_outer", max_outer, 1)
 
 
 # --------------------------------------------------------------------------- #
@@ -322,7 +322,7 @@ def _enet(X, y, alpha, l1_ratio, **kw):
 
 def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, ws_size,
                 max_outer):
-    _check_common(alpha, l1_ratio, tol, max_iter)
+    _check_common(alpha, l1_ratio, tol, max_iter, max_outer)
     X, y = _check_data(X, y)
     n, p = X.shape
     if solver not in ("auto", "jax"):
@@ -534,10 +534,9 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
         >>> path.coefs.shape, bool(path.converged.all())
         ((20, 10), True)
     """
-    check_scalar("eps", eps, low=0.0, low_inclusive=False)
-    if isinstance(n_alphas, bool) or not isinstance(n_alphas, (int, np.integer)) or n_alphas < 1:
-        raise ValueError(f"n_alphas must be an integer >= 1, got {n_alphas!r}.")
-    _check_common(0.0, l1_ratio, tol, max_iter)
+    check_scalar("eps", eps, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    _inputs.check_count("n_alphas", n_alphas, 1)
+    _check_common(0.0, l1_ratio, tol, max_iter, max_outer)
     X, y = _check_data(X, y)
     n, p = X.shape
     dt = _float_dtype(X, y)
@@ -552,9 +551,10 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
         else:
             alphas = np.geomspace(amax, amax * eps, num=n_alphas)
     else:
-        alphas = np.asarray(alphas, dtype=np.float64).ravel()
-        if alphas.size == 0:
-            raise ValueError("alphas must not be empty.")
+        alphas = _inputs.as_real_array("alphas", alphas)
+        if alphas.ndim != 1 or alphas.size == 0:
+            raise ValueError(f"alphas must be a non-empty 1-D array, got shape {alphas.shape}.")
+        alphas = np.asarray(alphas, dtype=np.float64)
         if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
             raise ValueError("alphas must be finite and >= 0.")
         alphas = np.sort(alphas)[::-1]
@@ -649,7 +649,7 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
         >>> res.coef.shape, bool(res.converged.all())
         ((4, 8), True)
     """
-    _check_common(0.0, l1_ratio, tol, max_iter)
+    _check_common(0.0, l1_ratio, tol, max_iter, max_outer)
     X, y = _check_data(X, y, batched=True)
     alpha_arr = alpha if (isinstance(alpha, jax.Array) or is_traced(alpha)) else np.asarray(alpha)
     if alpha_arr.ndim > 1:
