@@ -270,6 +270,7 @@ class BoxSection(Penalty):
         return jax.tree_util.tree_unflatten(treedef, out)
 
 
+@jax.jit
 def _box_section_multiplier(v, lo, hi, w, total):
     """The root ``lam`` of ``phi(lam) = <w, clip(v - lam w, lo, hi)> = total``.
 

@@ -2,6 +2,7 @@ r"""The Birkhoff polytope: doubly stochastic matrices, and the projection onto i
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -20,6 +21,7 @@ def _check_square(x):
         )
 
 
+@functools.partial(jax.jit, static_argnames=("max_iter", "tol"))
 def project_birkhoff(v, max_iter=500, tol=None):
     r"""Euclidean projection of a square matrix onto the doubly stochastic matrices.
 

@@ -160,13 +160,14 @@ class FromProjection(Penalty):
 
     def value(self, params):
         dt = tree_dtype(params)
-        moved = global_norm(jax.tree.map(lambda p, x: p - x, self.projection(params), params))
+        moved = global_norm(jax.tree.map(lambda p, x: p - x, self.prox(params), params))
         inside = moved <= set_rtol(dt) * (1.0 + global_norm(params))
         return jnp.where(inside, jnp.zeros([], dt), jnp.asarray(jnp.inf, dt))
 
     def prox(self, params, step=1.0):
         del step
-        return self.projection(params)
+        out = self.projection(params)
+        return jax.tree.map(lambda o, x: jnp.asarray(o).astype(jnp.asarray(x).dtype), out, params)
 
 
 def from_projection(projection: Callable[[Any], Any]) -> FromProjection:
@@ -177,7 +178,8 @@ def from_projection(projection: Callable[[Any], Any]) -> FromProjection:
     The penalty is
 
     * ``prox(v, s) = projection(v)`` for every step ``s`` (the prox of an
-      indicator is the projection, whatever the step);
+      indicator is the projection, whatever the step), cast back to the
+      dtypes of ``v``'s leaves;
     * ``value(x) = 0`` when the projection leaves ``x`` in place,
       ``||projection(x) - x|| <= sqrt(eps) (1 + ||x||)`` (the membership
       tolerance of the built-in sets, :func:`~gradopt.prox.base.set_rtol`),

@@ -9,17 +9,17 @@ pytree (the norm / the support runs over all coordinates of all leaves).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.flatten_util import ravel_pytree
 
 from gradopt._validation import check_scalar
 from gradopt.prox.base import Penalty, penalty_class, set_rtol, tree_dtype, tree_sum
-from gradopt.prox.sets import _cast, _indicator, project_simplex
+from gradopt.prox.sets import _cast, _indicator, project_simplex, simplex_threshold
 
 
 def _l1(params):
@@ -143,11 +143,14 @@ class SparseSimplex(Penalty):
     def prox(self, params, step=1.0):
         del step
         flat, unravel = ravel_pytree(params)
-        k = min(self.max_nonzeros, flat.shape[0])
-        top, idx = jax.lax.top_k(flat, k)
-        kept = optax.projections.projection_simplex(top, _cast(self.total, flat.dtype))
-        out = jnp.zeros_like(flat).at[idx].set(kept.astype(flat.dtype))
-        return unravel(out)
+        return unravel(_project_sparse_simplex(flat, _cast(self.total, flat.dtype), self.max_nonzeros))
+
+
+@functools.partial(jax.jit, static_argnames="k")
+def _project_sparse_simplex(flat, total, k):
+    top, idx = jax.lax.top_k(flat, min(k, flat.shape[0]))
+    kept = simplex_threshold(top, total)
+    return jnp.zeros_like(flat).at[idx].set(jnp.maximum(top - kept, 0.0))
 
 
 def sparse_simplex(max_nonzeros: int, value: Any = 1.0) -> SparseSimplex:

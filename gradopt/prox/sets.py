@@ -91,6 +91,7 @@ def _max_abs(params):
     return jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0.0) for x in leaves]))
 
 
+@jax.jit
 def simplex_threshold(u, total):
     r"""``tau`` with ``sum_j max(u_j - tau, 0) = total`` along the last axis of ``u``.
 
