@@ -26,19 +26,22 @@ NO_RUN = re.compile(r"<!--\s*no-run:\s*(.*?)\s*-->\s*$")
 TIME_LIMIT_S = 120  # per block; the blocks are small examples, this only catches hangs
 
 
+def _parse(text, name):
+    """``[(line, code, no-run reason or None)]`` for the python blocks of one page."""
+    out = []
+    for m in FENCE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        skip = NO_RUN.search(before)
+        out.append((line, textwrap.dedent(m.group(2)), skip.group(1) if skip else None))
+    return out
+
+
 def _blocks():
     out = []
     for path in sorted(DOCS.glob("*.md")):
-        text = path.read_text()
-        for m in FENCE.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
-            skip = NO_RUN.search(before)
-            code = textwrap.dedent(m.group(2))
-            out.append(pytest.param(
-                path.name, line, code, skip.group(1) if skip else None,
-                id=f"{path.stem}:{line}",
-            ))
+        for line, code, skip in _parse(path.read_text(), path.name):
+            out.append(pytest.param(path.name, line, code, skip, id=f"{path.stem}:{line}"))
     return out
 
 
@@ -47,6 +50,20 @@ BLOCKS = _blocks()
 
 def test_docs_have_blocks():
     assert len(BLOCKS) >= 15
+
+
+def test_parser_finds_indented_blocks_and_no_run_markers():
+    text = (
+        "intro\n```python\nx = 1\n```\n"
+        "- item\n  ```python\n  y = 2\n  ```\n"
+        "<!-- no-run: needs a GPU -->\n```python\nz = 3\n```\n"
+        "```text\nnot python\n```\n"
+    )
+    got = _parse(text, "t.md")
+    assert [(code, skip) for _, code, skip in got] == [
+        ("x = 1\n", None), ("y = 2\n", None), ("z = 3\n", "needs a GPU"),
+    ]
+    assert [line for line, _, _ in got] == [2, 6, 10]
 
 
 class _Timeout(Exception):

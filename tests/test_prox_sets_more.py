@@ -565,3 +565,14 @@ def test_construction_errors():
         prox.l2_sphere(-1.0)
     with pytest.raises(ValueError, match="max_iter"):
         prox.birkhoff(max_iter=0)
+
+
+def test_box_axis_subdiff_distance():
+    # per-row bounds keep the box's closed-form normal-cone distance
+    g = prox.box(jnp.array([-1.0, 0.0, 0.5]), jnp.array([0.0, 1.0, 2.0]), axis=1)
+    v = rand(14)
+    x = g.prox(v, 0.7)
+    grad = (x - v) / 0.7
+    assert float(g.subdiff_distance(x, grad)) <= 1e-12
+    grad2 = jnp.asarray(rng_of(15).normal(size=(3, 4)))
+    np.testing.assert_allclose(float(g.subdiff_distance(x, grad2)), float(g.residual(x, grad2, 1e-7)), rtol=1e-5)
