@@ -4,10 +4,29 @@
 table of penalties, their proxes and references.
 """
 
+from gradopt.prox.affine import (
+    AffineSet,
+    BoxSection,
+    Halfspace,
+    Hyperplane,
+    affine_set,
+    box_section,
+    halfspace,
+    hyperplane,
+)
 from gradopt.prox.base import Penalty, penalty_class
-from gradopt.prox.combine import Separable, Zero, separable, zero
+from gradopt.prox.birkhoff import Birkhoff, birkhoff, project_birkhoff
+from gradopt.prox.combine import FromProjection, Separable, Zero, from_projection, separable, zero
 from gradopt.prox.group import GroupL2, group_l2
 from gradopt.prox.matrix import Nuclear, nuclear
+from gradopt.prox.nonconvex import (
+    L1Sphere,
+    L2Sphere,
+    SparseSimplex,
+    l1_sphere,
+    l2_sphere,
+    sparse_simplex,
+)
 from gradopt.prox.sets import (
     Box,
     L1Ball,
@@ -21,6 +40,7 @@ from gradopt.prox.sets import (
     linf_ball,
     nonnegative,
     simplex,
+    simplex_threshold,
 )
 from gradopt.prox.sparse import (
     L1,
@@ -35,12 +55,20 @@ from gradopt.prox.sparse import (
 )
 
 __all__ = [
-    "L1",
+    "AffineSet",
+    "Birkhoff",
     "Box",
+    "BoxSection",
     "ElasticNet",
+    "FromProjection",
     "GroupL2",
+    "Halfspace",
+    "Hyperplane",
+    "L1",
     "L1Ball",
+    "L1Sphere",
     "L2Ball",
+    "L2Sphere",
     "L2Squared",
     "Linf",
     "LinfBall",
@@ -49,21 +77,33 @@ __all__ = [
     "Penalty",
     "Separable",
     "Simplex",
+    "SparseSimplex",
     "Zero",
+    "affine_set",
+    "birkhoff",
     "box",
+    "box_section",
     "elastic_net",
+    "from_projection",
     "group_l2",
+    "halfspace",
+    "hyperplane",
     "l1",
     "l1_ball",
+    "l1_sphere",
     "l2_ball",
+    "l2_sphere",
     "l2_squared",
     "linf",
     "linf_ball",
     "nonnegative",
     "nuclear",
     "penalty_class",
+    "project_birkhoff",
     "separable",
     "simplex",
+    "simplex_threshold",
     "soft_threshold",
+    "sparse_simplex",
     "zero",
 ]

@@ -1,13 +1,21 @@
-"""Combinators: the zero penalty and separable (per-leaf / per-subtree) penalties."""
+"""Combinators: the zero penalty, separable (per-leaf / per-subtree) penalties, and
+penalties made from a user's projection function."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from gradopt.prox.base import Penalty, penalty_class, tree_norm_from_squares, tree_sum
+from gradopt.prox.base import (
+    Penalty,
+    penalty_class,
+    set_rtol,
+    tree_dtype,
+    tree_norm_from_squares,
+    tree_sum,
+)
 from gradopt.transforms.clipping import global_norm
 
 
@@ -141,3 +149,66 @@ def separable(penalties: Any) -> Separable:
                 f"(or None for zero), got a leaf {leaf!r}."
             )
     return Separable(penalties)
+
+
+@penalty_class(static=("projection",))
+class FromProjection(Penalty):
+    r"""Indicator of the set onto which ``projection`` projects (see :func:`from_projection`)."""
+
+    projection: Any
+    is_indicator = True
+
+    def value(self, params):
+        dt = tree_dtype(params)
+        moved = global_norm(jax.tree.map(lambda p, x: p - x, self.prox(params), params))
+        inside = moved <= set_rtol(dt) * (1.0 + global_norm(params))
+        return jnp.where(inside, jnp.zeros([], dt), jnp.asarray(jnp.inf, dt))
+
+    def prox(self, params, step=1.0):
+        del step
+        out = self.projection(params)
+        return jax.tree.map(lambda o, x: jnp.asarray(o).astype(jnp.asarray(x).dtype), out, params)
+
+
+def from_projection(projection: Callable[[Any], Any]) -> FromProjection:
+    r"""A penalty from a projection function: the indicator of the set it projects onto.
+
+    ``projection(x)`` must return the Euclidean projection ``P_C(x)`` of the
+    pytree ``x`` onto a closed set ``C`` (same structure, shapes and dtypes).
+    The penalty is
+
+    * ``prox(v, s) = projection(v)`` for every step ``s`` (the prox of an
+      indicator is the projection, whatever the step), cast back to the
+      dtypes of ``v``'s leaves;
+    * ``value(x) = 0`` when the projection leaves ``x`` in place,
+      ``||projection(x) - x|| <= sqrt(eps) (1 + ||x||)`` (the membership
+      tolerance of the built-in sets, :func:`~gradopt.prox.base.set_rtol`),
+      and ``+inf`` otherwise. Each ``value`` call runs the projection once.
+
+    ``is_indicator`` is True, so it works with ``minimize(penalty=...)``,
+    ``proximal_gradient`` and ``projected_gradient``. Use it for sets
+    gradopt does not provide, for a vmapped projection (row-wise sets), or
+    to reuse a jaxopt/optax projection:
+    ``from_projection(lambda x: optax.projections.projection_hypercube(x, 2.0))``.
+    The function is a static part of the penalty (hashed into the
+    ``jit`` cache key): define it once rather than a new lambda per call.
+    ``subdiff_distance``: no (use ``residual``). A function that is not a
+    projection (not idempotent) gives meaningless ``value``s.
+
+    Example::
+
+        >>> import jax, jax.numpy as jnp, gradopt, optax
+        >>> rows = jax.vmap(optax.projections.projection_simplex)
+        >>> g = gradopt.prox.from_projection(rows)
+        >>> g.prox(jnp.array([[1.0, 0.5], [0.0, 3.0]]))
+        Array([[0.75, 0.25],
+               [0.  , 1.  ]], dtype=float32)
+        >>> float(g.value(jnp.array([[0.5, 0.5], [0.2, 0.2]])))
+        inf
+    """
+    if not callable(projection) or isinstance(projection, Penalty):
+        raise TypeError(
+            "projection must be a function x -> P_C(x) (a pytree to its projection), got "
+            f"{projection!r}" + (" (already a penalty: use it directly)." if isinstance(projection, Penalty) else ".")
+        )
+    return FromProjection(projection)

@@ -24,13 +24,17 @@ def _safe_sqrt(sq):
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
-@penalty_class(static=("axis",))
+@penalty_class(static=("axis", "whole_tree"))
 class GroupL2(Penalty):
     r"""``g(x) = sum_groups reg * w_g * ||x_g||_2`` (see :func:`group_l2`)."""
 
     reg: Any
     weights: Any
     axis: Any = None
+    whole_tree: bool = False
+
+    def _tree_norm(self, params):
+        return tree_norm_from_squares([jnp.sum(x * x) for x in jax.tree_util.tree_leaves(params)])
 
     def _axes(self, x, path):
         if self.axis is None:
@@ -77,6 +81,8 @@ class GroupL2(Penalty):
         return treedef, out
 
     def value(self, params):
+        if self.whole_tree:
+            return self.reg * self._tree_norm(params)
         _, groups = self._groups(params)
         total = []
         for x, axes, t in groups:
@@ -85,6 +91,12 @@ class GroupL2(Penalty):
         return tree_sum(total)
 
     def prox(self, params, step=1.0):
+        if self.whole_tree:
+            norm = self._tree_norm(params)
+            thr = step * self.reg
+            keep = norm > thr
+            factor = jnp.where(keep, 1.0 - thr / jnp.where(keep, norm, 1.0), 0.0)
+            return jax.tree.map(lambda x: (factor * x).astype(jnp.asarray(x).dtype), params)
         treedef, groups = self._groups(params)
         out = []
         for x, axes, t in groups:
@@ -101,7 +113,17 @@ class GroupL2(Penalty):
         For a group with ``x_g != 0`` the subdifferential is
         ``{t_g x_g / ||x_g||}``; at ``x_g = 0`` it is the ball of radius
         ``t_g = reg * w_g``: the distance is ``max(||grad_g|| - t_g, 0)``.
+        With ``whole_tree`` the group is the whole pytree.
         """
+        if self.whole_tree:
+            norm = self._tree_norm(params)
+            nonzero = norm > 0
+            safe = jnp.where(nonzero, norm, 1.0)
+            off = tree_norm_from_squares([
+                jnp.sum((g + self.reg * x / safe) ** 2)
+                for x, g in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(grad))
+            ])
+            return jnp.where(nonzero, off, jnp.maximum(self._tree_norm(grad) - self.reg, 0.0))
         _, groups = self._groups(params)
         grads = jax.tree_util.tree_leaves(grad)
         total = []
@@ -158,10 +180,20 @@ class GroupL2(Penalty):
         return jnp.zeros((), u.dtype)
 
 
-def group_l2(reg: Any = 1.0, *, axis: int | tuple[int, ...] | None = None, weights: Any = None) -> GroupL2:
+def group_l2(
+    reg: Any = 1.0,
+    *,
+    axis: int | tuple[int, ...] | None = None,
+    weights: Any = None,
+    whole_tree: bool = False,
+) -> GroupL2:
     r"""Group lasso (Yuan & Lin 2006): ``g(x) = reg * sum_groups w_g ||x_g||_2``.
 
-    Groups: with ``axis=None`` each leaf of the parameters is one group. With
+    Groups: with ``axis=None`` (the default) each leaf of the parameters is
+    one group. With ``whole_tree=True`` the whole pytree is one group,
+    ``g(x) = reg * sqrt(sum_leaves ||x_leaf||^2)`` (jaxopt's
+    ``prox_group_lasso`` convention; for a single array both are the same).
+    With
     ``axis`` an int or tuple of ints, the Euclidean norm runs over those axes
     (as in ``jnp.linalg.norm(x, axis=axis)``) and the remaining axes index
     the groups: for a ``(n_features, n_tasks)`` matrix, ``axis=1`` makes each
@@ -177,12 +209,15 @@ def group_l2(reg: Any = 1.0, *, axis: int | tuple[int, ...] | None = None, weigh
 
     Args:
       reg: ``>= 0``; a scalar, or a pytree prefix of the parameters with one
-        scalar per leaf. May be traced.
+        scalar per leaf (a scalar with ``whole_tree``). May be traced.
       axis: the axes the norm runs over (static; ``None``: the whole leaf).
       weights: optional per-group weights ``w_g >= 0``: a pytree prefix of
         the parameters whose leaves broadcast to the group shape (the leaf's
         shape without ``axis``); the common choice ``w_g = sqrt(|g|)`` is
-        ``weights=jnp.sqrt(n_tasks)`` for row groups. Default 1.
+        ``weights=jnp.sqrt(n_tasks)`` for row groups. Default 1. Not used
+        with ``whole_tree`` (scale ``reg`` instead).
+      whole_tree: one group for the whole pytree (static). Excludes ``axis``
+        and ``weights``.
 
     Example::
 
@@ -191,8 +226,22 @@ def group_l2(reg: Any = 1.0, *, axis: int | tuple[int, ...] | None = None, weigh
         >>> gradopt.prox.group_l2(1.0, axis=1).prox(W, 1.0)   # rows of norm 5 and 0.5
         Array([[2.4, 3.2],
                [0. , 0. ]], dtype=float32)
+        >>> tree = {"a": jnp.array([3.0]), "b": jnp.array([4.0])}   # one group of norm 5
+        >>> gradopt.prox.group_l2(1.0, whole_tree=True).prox(tree, 1.0)
+        {'a': Array([2.4], dtype=float32), 'b': Array([3.2], dtype=float32)}
     """
     check_reg("reg", reg, scalar=True)
+    if not isinstance(whole_tree, bool):
+        raise TypeError(f"whole_tree must be True or False, got {whole_tree!r}.")
+    if whole_tree:
+        if axis is not None or weights is not None:
+            raise ValueError(
+                "whole_tree=True makes the whole pytree one group: axis and weights must be None "
+                f"(got axis={axis!r}, weights={'given' if weights is not None else None})."
+            )
+        if len(jax.tree_util.tree_leaves(reg)) != 1 or np.ndim(jax.tree_util.tree_leaves(reg)[0]) != 0:
+            raise ValueError(f"reg must be a single scalar with whole_tree=True, got {reg!r}.")
+        return GroupL2(reg, None, None, True)
     if axis is not None:
         axis = _normalize_axis(axis)
     if weights is not None:

@@ -26,6 +26,7 @@ from gradopt._validation import check_scalar, is_traced
 from gradopt.prox.base import (
     Penalty,
     align_to_params,
+    broadcast_to_params,
     penalty_class,
     set_rtol,
     tree_dtype,
@@ -90,6 +91,89 @@ def _max_abs(params):
     return jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0.0) for x in leaves]))
 
 
+@jax.jit
+def simplex_threshold(u, total):
+    r"""``tau`` with ``sum_j max(u_j - tau, 0) = total`` along the last axis of ``u``.
+
+    The sort-based rule of Held, Wolfe & Crowder (1974) (Condat 2016,
+    Algorithm 1): sort descending, ``rho`` the largest ``k`` with
+    ``u_(k) > (sum_{j<=k} u_(j) - total) / k``, ``tau`` that ratio at ``rho``.
+    ``total`` broadcasts to ``u.shape[:-1]``. ``max(u - tau, 0)`` is the
+    projection of each row onto the simplex of that total.
+    """
+    u = jnp.asarray(u)
+    srt = -jnp.sort(-u, axis=-1)
+    css = jnp.cumsum(srt, axis=-1) - jnp.asarray(total, u.dtype)[..., None]
+    k = jnp.arange(1, u.shape[-1] + 1, dtype=u.dtype)
+    rho = jnp.sum(srt - css / k > 0, axis=-1, keepdims=True)
+    rho = jnp.maximum(rho, 1)
+    return (jnp.take_along_axis(css, rho - 1, axis=-1) / rho.astype(u.dtype))[..., 0]
+
+
+def _normalize_axis(axis):
+    if axis is None:
+        return None
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        return int(axis)
+    if (
+        isinstance(axis, (tuple, list)) and len(axis) > 0
+        and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis)
+    ):
+        return tuple(int(a) for a in axis)
+    raise ValueError(f"axis must be None, an int or a non-empty tuple of ints, got {axis!r}.")
+
+
+def _leaf_axes(axis, x, path="<root>"):
+    """``axis`` (int or tuple) as a sorted tuple of non-negative axes of ``x``."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    nd = jnp.ndim(x)
+    for a in axes:
+        if not -nd <= a < nd:
+            raise ValueError(
+                f"axis={axis!r} is out of range for the parameter at {path} of shape "
+                f"{jnp.shape(x)}; every leaf needs that axis (use gradopt.prox.separable "
+                f"to give leaves different sets)."
+            )
+    return tuple(sorted({a % nd for a in axes}))
+
+
+def _per_slice(name, value, x, axes, path="<root>"):
+    """``value`` (one entry per slice: broadcastable to the shape of ``x`` without
+    ``axes``) expanded to ``x``'s rank with size-1 ``axes``."""
+    gshape = tuple(d for i, d in enumerate(jnp.shape(x)) if i not in axes)
+    try:
+        ok = np.broadcast_shapes(np.shape(value), gshape) == gshape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must be a scalar or broadcast to the slice shape {gshape} (the shape "
+            f"{jnp.shape(x)} of the parameter at {path} without axis {axes}), got shape "
+            f"{np.shape(value)}."
+        )
+    return jnp.expand_dims(jnp.broadcast_to(jnp.asarray(value), gshape), axes)
+
+
+def _slices_last(x, axes):
+    """``x`` with ``axes`` moved to the end and merged: ``(*slice_shape, m)``, and the inverse."""
+    dst = tuple(range(x.ndim - len(axes), x.ndim))
+    moved = jnp.moveaxis(x, axes, dst)
+    lead = moved.shape[: x.ndim - len(axes)]
+    flat = moved.reshape(lead + (-1,))
+    return flat, lambda y: jnp.moveaxis(y.reshape(moved.shape), dst, axes)
+
+
+def _leaves_with_paths(params):
+    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
+    return treedef, [(jax.tree_util.keystr(p) or "<root>", jnp.asarray(x)) for p, x in flat]
+
+
+def _map_slices(params, fn):
+    """Apply ``fn(path, x)`` to every leaf, rebuilding the tree."""
+    treedef, items = _leaves_with_paths(params)
+    return jax.tree_util.tree_unflatten(treedef, [fn(p, x) for p, x in items])
+
+
 # --------------------------------------------------------------------------- orthant, box
 
 
@@ -136,18 +220,28 @@ def nonnegative() -> Nonnegative:
     return Nonnegative()
 
 
-@penalty_class
+@penalty_class(static=("axis",))
 class Box(Penalty):
     r"""Indicator of ``{x : lower <= x <= upper}`` (see :func:`box`)."""
 
     lower: Any
     upper: Any
+    axis: Any = None
     is_indicator = True
 
     def _bounds(self, params):
-        treedef, lo = align_to_params("lower", self.lower, params)
-        _, hi = align_to_params("upper", self.upper, params)
-        return treedef, [(x, l_, h_) for (_, x, l_), (_, _, h_) in zip(lo, hi)]
+        if self.axis is None:
+            treedef, lo = align_to_params("lower", self.lower, params)
+            _, hi = align_to_params("upper", self.upper, params)
+            return treedef, [(x, l_, h_) for (_, x, l_), (_, _, h_) in zip(lo, hi)]
+        treedef, items = _leaves_with_paths(params)
+        los = treedef.flatten_up_to(broadcast_to_params("lower", self.lower, params))
+        his = treedef.flatten_up_to(broadcast_to_params("upper", self.upper, params))
+        out = []
+        for (path, x), lo, hi in zip(items, los, his):
+            axes = _leaf_axes(self.axis, x, path)
+            out.append((x, _per_slice("lower", lo, x, axes, path), _per_slice("upper", hi, x, axes, path)))
+        return treedef, out
 
     def value(self, params):
         _, items = self._bounds(params)
@@ -238,7 +332,7 @@ def _check_order(lower, upper):
             raise ValueError("lower must be < +inf and upper > -inf (else the box is empty).")
 
 
-def box(lower: Any = -_INF, upper: Any = _INF) -> Box:
+def box(lower: Any = -_INF, upper: Any = _INF, *, axis: int | tuple[int, ...] | None = None) -> Box:
     r"""The box ``{x : lower <= x <= upper}`` (indicator).
 
     Prox: ``P(v) = clip(v, lower, upper)``
@@ -250,6 +344,12 @@ def box(lower: Any = -_INF, upper: Any = _INF) -> Box:
         per-leaf scalars or per-coordinate arrays; ``-inf``/``inf`` for no
         bound. ``lower <= upper`` everywhere (checked for concrete values;
         traced bounds are not checked). NaN is rejected.
+      axis: ``None`` (default): bounds broadcast to each leaf's shape as
+        above. An int or tuple of ints: one bound per slice along ``axis``,
+        as for the other sets: the bounds broadcast to the leaf's shape
+        without ``axis`` (``box(lo, hi, axis=1)`` with ``lo`` of shape
+        ``(m,)`` bounds row ``i`` of an ``(m, n)`` matrix by ``lo[i]``).
+        The projection is still a clip.
 
     Example::
 
@@ -260,121 +360,214 @@ def box(lower: Any = -_INF, upper: Any = _INF) -> Box:
     _check_bound("lower", lower)
     _check_bound("upper", upper)
     _check_order(lower, upper)
-    return Box(lower, upper)
+    return Box(lower, upper, _normalize_axis(axis))
 
 
 # --------------------------------------------------------------------------- balls, simplex
 
 
-def _check_radius(name, radius):
-    check_scalar(name, radius, low=0.0, low_inclusive=False)
+def _check_radius(name, radius, axis=None):
+    if axis is None:
+        check_scalar(name, radius, low=0.0, low_inclusive=False)
+        return
+    for leaf in jax.tree_util.tree_leaves(radius):
+        if is_traced(leaf):
+            continue
+        try:
+            arr = np.asarray(leaf, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or an array of numbers, got {leaf!r}.") from None
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"{name} must be finite and > 0 everywhere, got {leaf!r}.")
 
 
-@penalty_class
-class L1Ball(Penalty):
-    r"""Indicator of ``{x : ||x||_1 <= radius}`` (see :func:`l1_ball`)."""
+class _SliceSet(Penalty):
+    """Shared ``axis`` handling: with ``axis=None`` the set is over the whole
+    pytree; with ``axis`` set, every slice along ``axis`` of every leaf is
+    constrained on its own, with a per-slice parameter (``radius``/``total``)."""
 
-    radius: Any
     is_indicator = True
+    _param = "radius"
+
+    def _slices(self, params):
+        """Per leaf: (x, axes, parameter with keepdims shape)."""
+        treedef, items = _leaves_with_paths(params)
+        values = treedef.flatten_up_to(broadcast_to_params(self._param, getattr(self, self._param), params))
+        out = []
+        for (path, x), r in zip(items, values):
+            axes = _leaf_axes(self.axis, x, path)
+            out.append((x, axes, _per_slice(self._param, r, x, axes, path).astype(tree_dtype(x))))
+        return treedef, out
 
     def value(self, params):
         dt = tree_dtype(params)
-        norm = tree_sum([jnp.sum(jnp.abs(x)) for x in jax.tree_util.tree_leaves(params)])
-        return _indicator(norm <= self.radius * (1.0 + set_rtol(dt)), dt)
+        if self.axis is None:
+            return _indicator(self._whole_inside(params, set_rtol(dt)), dt)
+        _, items = self._slices(params)
+        return _indicator(_all(self._slice_inside(x, ax, r, set_rtol(dt)) for x, ax, r in items), dt)
 
     def prox(self, params, step=1.0):
         del step
-        r = _cast(self.radius, tree_dtype(params))
+        if self.axis is None:
+            return self._whole_prox(params, _cast(getattr(self, self._param), tree_dtype(params)))
+        treedef, items = self._slices(params)
+        return jax.tree_util.tree_unflatten(
+            treedef, [self._slice_prox(x, ax, r).astype(x.dtype) for x, ax, r in items]
+        )
+
+
+def _sort_based(x, axes, r, fn):
+    """``fn(rows, r_rows)`` on the slices along ``axes`` moved last and merged."""
+    rows, back = _slices_last(x, axes)
+    return back(fn(rows, jnp.squeeze(r, axes)))
+
+
+@penalty_class(static=("axis",))
+class L1Ball(_SliceSet):
+    r"""Indicator of ``{x : ||x||_1 <= radius}`` (see :func:`l1_ball`)."""
+
+    radius: Any
+    axis: Any = None
+
+    def _whole_inside(self, params, rtol):
+        norm = tree_sum([jnp.sum(jnp.abs(x)) for x in jax.tree_util.tree_leaves(params)])
+        return norm <= self.radius * (1.0 + rtol)
+
+    def _slice_inside(self, x, axes, r, rtol):
+        return jnp.sum(jnp.abs(x), axis=axes, keepdims=True) <= r * (1.0 + rtol)
+
+    def _whole_prox(self, params, r):
         return project_l1_ball(params, r)
 
+    def _slice_prox(self, x, axes, r):
+        def rows(v, rad):
+            a = jnp.abs(v)
+            tau = jnp.maximum(simplex_threshold(a, rad), 0.0)
+            return jnp.sign(v) * jnp.maximum(a - tau[..., None], 0.0)
 
-def l1_ball(radius: Any = 1.0) -> L1Ball:
+        return _sort_based(x, axes, r, rows)
+
+
+def l1_ball(radius: Any = 1.0, *, axis: int | tuple[int, ...] | None = None) -> L1Ball:
     r"""The l1 ball ``{x : sum_i |x_i| <= radius}`` over the whole pytree (indicator).
 
     Prox: ``optax.projections.projection_l1_ball`` (sort-based projection
     onto the simplex of ``|v|``, Duchi et al. 2008; Condat 2016 reviews the
     algorithms): ``P(v)_i = sign(v_i) max(|v_i| - theta, 0)`` with ``theta >= 0``
-    the smallest value giving ``||P(v)||_1 <= radius``.
+    the smallest value giving ``||P(v)||_1 <= radius``. With ``axis``, one
+    ``theta`` per slice (:func:`simplex_threshold` on the rows).
     ``subdiff_distance``: no (use ``residual``).
 
     Args:
       radius: scalar ``> 0``. May be traced.
+      axis: ``None`` (default): one set for the whole pytree. An int or a
+        tuple of ints: every slice along ``axis`` of every leaf is its own
+        set (``axis=1``: each row of a matrix; ``axis=0``: each column), and
+        ``radius`` may then be an array with one value per slice (broadcast to
+        the leaf's shape without ``axis``). Static.
 
     Example::
 
         >>> import jax.numpy as jnp, gradopt
         >>> gradopt.prox.l1_ball(1.0).prox(jnp.array([2.0, 0.5]))
         Array([1., 0.], dtype=float32)
+        >>> gradopt.prox.l1_ball(1.0, axis=1).prox(jnp.array([[2.0, 0.5], [0.2, -0.3]]))
+        Array([[ 1. ,  0. ],
+               [ 0.2, -0.3]], dtype=float32)
     """
-    _check_radius("radius", radius)
-    return L1Ball(radius)
+    axis = _normalize_axis(axis)
+    _check_radius("radius", radius, axis)
+    return L1Ball(radius, axis)
 
 
-@penalty_class
-class L2Ball(Penalty):
+@penalty_class(static=("axis",))
+class L2Ball(_SliceSet):
     r"""Indicator of ``{x : ||x||_2 <= radius}`` (see :func:`l2_ball`)."""
 
     radius: Any
-    is_indicator = True
+    axis: Any = None
 
-    def value(self, params):
-        dt = tree_dtype(params)
+    def _whole_inside(self, params, rtol):
         sq = tree_sum([jnp.sum(x * x) for x in jax.tree_util.tree_leaves(params)])
-        return _indicator(sq <= (self.radius * (1.0 + set_rtol(dt))) ** 2, dt)
+        return sq <= (self.radius * (1.0 + rtol)) ** 2
 
-    def prox(self, params, step=1.0):
-        del step
-        r = _cast(self.radius, tree_dtype(params))
+    def _slice_inside(self, x, axes, r, rtol):
+        return jnp.sum(x * x, axis=axes, keepdims=True) <= (r * (1.0 + rtol)) ** 2
+
+    def _whole_prox(self, params, r):
         return _astype_like(optax.projections.projection_l2_ball(params, r), params)
 
+    def _slice_prox(self, x, axes, r):
+        norm = jnp.sqrt(jnp.sum(x * x, axis=axes, keepdims=True))
+        return x * (r / jnp.maximum(norm, r))
 
-def l2_ball(radius: Any = 1.0) -> L2Ball:
+
+def l2_ball(radius: Any = 1.0, *, axis: int | tuple[int, ...] | None = None) -> L2Ball:
     r"""The Euclidean ball ``{x : ||x||_2 <= radius}`` over the whole pytree (indicator).
 
     Prox: ``P(v) = v * radius / max(||v||_2, radius)``
-    (``optax.projections.projection_l2_ball``).
-    ``subdiff_distance``: no (use ``residual``).
+    (``optax.projections.projection_l2_ball``; with ``axis``, the norm of
+    each slice). ``subdiff_distance``: no (use ``residual``).
 
     Args:
       radius: scalar ``> 0``. May be traced.
+      axis: ``None`` (default): one set for the whole pytree. An int or a
+        tuple of ints: every slice along ``axis`` of every leaf is its own
+        set (``axis=1``: each row of a matrix; ``axis=0``: each column), and
+        ``radius`` may then be an array with one value per slice (broadcast to
+        the leaf's shape without ``axis``). Static.
 
     Example::
 
         >>> import jax.numpy as jnp, gradopt
         >>> gradopt.prox.l2_ball(1.0).prox(jnp.array([3.0, 4.0]))
         Array([0.6, 0.8], dtype=float32)
+        >>> gradopt.prox.l2_ball(1.0, axis=1).prox(jnp.array([[3.0, 4.0], [0.3, 0.4]]))
+        Array([[0.6, 0.8],
+               [0.3, 0.4]], dtype=float32)
     """
-    _check_radius("radius", radius)
-    return L2Ball(radius)
+    axis = _normalize_axis(axis)
+    _check_radius("radius", radius, axis)
+    return L2Ball(radius, axis)
 
 
-@penalty_class
-class LinfBall(Penalty):
+@penalty_class(static=("axis",))
+class LinfBall(_SliceSet):
     r"""Indicator of ``{x : max_i |x_i| <= radius}`` (see :func:`linf_ball`)."""
 
     radius: Any
-    is_indicator = True
+    axis: Any = None
 
-    def value(self, params):
-        dt = tree_dtype(params)
-        return _indicator(_max_abs(params) <= self.radius * (1.0 + set_rtol(dt)), dt)
+    def _whole_inside(self, params, rtol):
+        return _max_abs(params) <= self.radius * (1.0 + rtol)
 
-    def prox(self, params, step=1.0):
-        del step
-        r = _cast(self.radius, tree_dtype(params))
+    def _slice_inside(self, x, axes, r, rtol):
+        return jnp.abs(x) <= r * (1.0 + rtol)
+
+    def _whole_prox(self, params, r):
         return _astype_like(optax.projections.projection_linf_ball(params, r), params)
 
+    def _slice_prox(self, x, axes, r):
+        return jnp.clip(x, -r, r)
 
-def linf_ball(radius: Any = 1.0) -> LinfBall:
+
+def linf_ball(radius: Any = 1.0, *, axis: int | tuple[int, ...] | None = None) -> LinfBall:
     r"""The l-infinity ball ``{x : max_i |x_i| <= radius}`` (indicator).
 
     Prox: ``P(v) = clip(v, -radius, radius)``
     (``optax.projections.projection_linf_ball``). The constraint set of
     l-infinity adversarial examples (``x`` the perturbation of an input).
+    The set is a product of intervals, so ``axis`` only matters through a
+    per-slice ``radius`` (e.g. one radius per row).
     ``subdiff_distance``: no (use ``residual``).
 
     Args:
       radius: scalar ``> 0``. May be traced.
+      axis: ``None`` (default): one set for the whole pytree. An int or a
+        tuple of ints: every slice along ``axis`` of every leaf is its own
+        set (``axis=1``: each row of a matrix; ``axis=0``: each column), and
+        ``radius`` may then be an array with one value per slice (broadcast to
+        the leaf's shape without ``axis``). Static.
 
     Example::
 
@@ -382,49 +575,65 @@ def linf_ball(radius: Any = 1.0) -> LinfBall:
         >>> gradopt.prox.linf_ball(0.1).prox(jnp.array([0.5, -0.05]))
         Array([ 0.1 , -0.05], dtype=float32)
     """
-    _check_radius("radius", radius)
-    return LinfBall(radius)
+    axis = _normalize_axis(axis)
+    _check_radius("radius", radius, axis)
+    return LinfBall(radius, axis)
 
 
-@penalty_class
-class Simplex(Penalty):
+@penalty_class(static=("axis",))
+class Simplex(_SliceSet):
     r"""Indicator of ``{x : x >= 0, sum_i x_i = total}`` (see :func:`simplex`)."""
 
     total: Any
-    is_indicator = True
+    axis: Any = None
+    _param = "total"
 
-    def value(self, params):
-        dt = tree_dtype(params)
-        rtol = set_rtol(dt)
+    def _whole_inside(self, params, rtol):
         leaves = jax.tree_util.tree_leaves(params)
         s = tree_sum([jnp.sum(x) for x in leaves])
         l1n = tree_sum([jnp.sum(jnp.abs(x)) for x in leaves])
         nonneg = _all(x >= -rtol * self.total for x in leaves)
-        on_plane = jnp.abs(s - self.total) <= rtol * (self.total + l1n)
-        return _indicator(nonneg & on_plane, dt)
+        return nonneg & (jnp.abs(s - self.total) <= rtol * (self.total + l1n))
 
-    def prox(self, params, step=1.0):
-        del step
-        t = _cast(self.total, tree_dtype(params))
+    def _slice_inside(self, x, axes, t, rtol):
+        s = jnp.sum(x, axis=axes, keepdims=True)
+        l1n = jnp.sum(jnp.abs(x), axis=axes, keepdims=True)
+        return jnp.all(x >= -rtol * t) & jnp.all(jnp.abs(s - t) <= rtol * (t + l1n))
+
+    def _whole_prox(self, params, t):
         return project_simplex(params, t)
 
+    def _slice_prox(self, x, axes, t):
+        return _sort_based(x, axes, t, lambda v, tt: jnp.maximum(v - simplex_threshold(v, tt)[..., None], 0.0))
 
-def simplex(total: Any = 1.0) -> Simplex:
+
+def simplex(total: Any = 1.0, *, axis: int | tuple[int, ...] | None = None) -> Simplex:
     r"""The simplex ``{x : x_i >= 0, sum_i x_i = total}`` over the whole pytree (indicator).
 
     Prox: ``optax.projections.projection_simplex`` (sort-based, Held, Wolfe
     & Crowder 1974 / Duchi et al. 2008; Condat 2016):
-    ``P(v)_i = max(v_i - tau, 0)`` with ``tau`` such that the sum is ``total``.
+    ``P(v)_i = max(v_i - tau, 0)`` with ``tau`` such that the sum is ``total``
+    (with ``axis``: one ``tau`` per slice, :func:`simplex_threshold`).
+    ``simplex(axis=1)`` makes every row of a matrix a probability vector.
     ``subdiff_distance``: no (use ``residual``).
 
     Args:
       total: scalar ``> 0`` (``1``: the probability simplex). May be traced.
+      axis: ``None`` (default): one set for the whole pytree. An int or a
+        tuple of ints: every slice along ``axis`` of every leaf is its own
+        set (``axis=1``: each row of a matrix; ``axis=0``: each column), and
+        ``total`` may then be an array with one value per slice (broadcast to
+        the leaf's shape without ``axis``). Static.
 
     Example::
 
         >>> import jax.numpy as jnp, gradopt
         >>> gradopt.prox.simplex().prox(jnp.array([1.0, 0.5, -1.0]))
         Array([0.75, 0.25, 0.  ], dtype=float32)
+        >>> gradopt.prox.simplex(axis=1).prox(jnp.array([[1.0, 0.5], [0.0, 3.0]]))
+        Array([[0.75, 0.25],
+               [0.  , 1.  ]], dtype=float32)
     """
-    _check_radius("total", total)
-    return Simplex(total)
+    axis = _normalize_axis(axis)
+    _check_radius("total", total, axis)
+    return Simplex(total, axis)
