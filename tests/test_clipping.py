@@ -268,3 +268,23 @@ def test_global_norm_accepts_the_string_inf_as_torch_does():
         gradopt.global_norm(x, "fro")
     with pytest.raises(TypeError, match="norm_type"):
         jax.jit(gradopt.global_norm)(x, 2.0)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_global_norm_large_tree_path(monkeypatch, dtype):
+    # Trees above clipping.SMALL entries take sum(g * g) with a rescaled fallback
+    # behind a cond (CPU); force that path on small inputs and check every edge.
+    from gradopt.transforms import clipping
+
+    monkeypatch.setattr(clipping, "SMALL", 0)
+    g = lambda x: float(jax.jit(gradopt.global_norm)(jnp.asarray(x, dtype)))
+    np.testing.assert_allclose(g([3.0, 4.0]), 5.0, rtol=1e-6)
+    np.testing.assert_allclose(g([1e30, 1e30]) if dtype == jnp.float32 else g([1e300, 1e300]),
+                               math.sqrt(2) * (1e30 if dtype == jnp.float32 else 1e300), rtol=1e-6)
+    np.testing.assert_allclose(g([1e-30, 1e-30]) if dtype == jnp.float32 else g([1e-300, 1e-300]),
+                               math.sqrt(2) * (1e-30 if dtype == jnp.float32 else 1e-300), rtol=1e-6)
+    assert math.isnan(g([1.0, float("nan")])) and math.isinf(g([1.0, float("inf")])) and g([0.0, 0.0]) == 0.0
+    np.testing.assert_allclose(float(gradopt.global_norm(jnp.asarray([3 + 4j, 0j], jnp.complex64))), 5.0, rtol=1e-6)
+    np.testing.assert_array_equal(jax.grad(gradopt.global_norm)(jnp.zeros(3, dtype)), 0.0)
+    np.testing.assert_allclose(jax.grad(gradopt.global_norm)(jnp.asarray([3.0, 4.0], dtype)), [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(gradopt.global_norm)(jnp.asarray([[3.0, 4.0], [0.0, 0.0]], dtype)), [5.0, 0.0])
