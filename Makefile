@@ -4,7 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench examples clean
+.PHONY: demo test test-min bench examples clean
+
+# `make test-min`: the suite against the dependency floors pyproject.toml
+# declares (jax, jaxlib, optax, chex pinned to exactly their minimum versions
+# by .ci/min_pins.py), in its own environment so it never disturbs .venv.
+MIN_VENV := .venv-min
+MIN_PY := $(MIN_VENV)/bin/python
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +28,23 @@ $(VENV)/.bench: $(VENV)/bin/activate pyproject.toml
 	$(PIP) install -q -e ".[bench]"
 	touch $@
 
+$(MIN_VENV)/.test: pyproject.toml .ci/min_pins.py
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_PY) -m pip install -q --upgrade pip
+	$(PYTHON) .ci/min_pins.py > $(MIN_VENV)/pins.txt
+	$(MIN_PY) -m pip install -q -c $(MIN_VENV)/pins.txt -e ".[test]"
+	$(MIN_PY) -m pip list 2>/dev/null | grep -iE '^(jax|jaxlib|optax|chex|numpy|scipy) '
+	touch $@
+
 demo: $(VENV)/.examples
 	$(PY) examples/quickstart.py
 
 test: $(VENV)/.test
 	$(PY) -m pytest tests
+
+test-min: $(MIN_VENV)/.test
+	$(MIN_PY) -m pytest tests
 
 examples: $(VENV)/.examples
 	@for f in examples/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
@@ -37,4 +55,4 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/lasso.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .pytest_cache

@@ -82,6 +82,8 @@ def check_scalar(
         raise TypeError(f"{name} must be a number, got {type(value).__name__}.") from e
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be a number, got {value!r}.")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be a real number, got the complex value {value!r}.")
     if arr.ndim != 0:
         raise ValueError(f"{name} must be a scalar, got an array of shape {arr.shape}.")
     v = float(arr)
@@ -159,7 +161,114 @@ def check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return as_int
 
 
-def check_bool(name: str, value: Any) -> None:
-    """A loop flag must be a real bool: the string ``"yes"`` (truthy) or ``"False"`` is refused."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}.")
+# ----------------------------------------------------------- arrays and flags
+#
+# The checks below look only at static information (pytree structure, shapes,
+# dtypes, Python types), which is known at trace time: they run under
+# jit/vmap/grad as well, once per compilation.
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a Python bool; ``TypeError`` naming ``name`` for anything else.
+
+    ``True``/``False`` and NumPy booleans are accepted; strings such as
+    ``"yes"`` or ``"False"`` (which Python would treat as true), numbers and
+    arrays are refused rather than guessed.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}.")
+
+
+def is_masked(value: Any) -> bool:
+    """True for a ``numpy.ma`` masked array (its mask would be dropped by JAX)."""
+    return isinstance(value, np.ma.MaskedArray)
+
+
+def reject_masked(name: str, tree: Any) -> None:
+    """``TypeError`` naming ``name`` when a leaf of ``tree`` is a ``numpy.ma`` masked array.
+
+    ``jnp.asarray`` keeps a masked array's data and silently drops its mask,
+    so the masked entries would take part in the computation with whatever
+    values they hold.
+    """
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if is_masked(leaf):
+            raise TypeError(
+                f"{name} is (or contains) a numpy masked array; JAX would drop its mask and "
+                "use the masked entries' values. Pass plain arrays: arr.filled(value) to "
+                "give masked entries a value, or arr.compressed() / indexing to remove them."
+            )
+
+
+def check_inexact_tree(name: str, tree: Any) -> None:
+    """Every leaf of ``tree`` has a floating or complex dtype, else ``TypeError`` naming ``name``.
+
+    Integer (or boolean) parameters and gradients make optimizer updates
+    round to zero or truncate silently (``apply_updates`` casts the update
+    to the parameter's dtype). Masked arrays are refused as in
+    :func:`reject_masked`. Dtypes are static, so this also runs under ``jit``.
+    """
+    reject_masked(name, tree)
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    for path, leaf in flat:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            dtype = np.result_type(leaf)
+        if not np.issubdtype(dtype, np.inexact) and not _is_jax_float(dtype):
+            where = jax.tree_util.keystr(path) or "<root>"
+            raise TypeError(
+                f"{name} must have floating-point (or complex) dtypes; the leaf at {where} "
+                f"has dtype {np.dtype(dtype).name}. Integer values give zero or truncated "
+                "updates: convert them, e.g. jnp.asarray(x, jnp.float32)."
+            )
+
+
+def _is_jax_float(dtype: Any) -> bool:
+    """bfloat16 and the other ml_dtypes floats are not NumPy ``inexact`` subtypes."""
+    try:
+        return bool(jax.numpy.issubdtype(dtype, jax.numpy.inexact))
+    except TypeError:
+        return False
+
+
+def check_same_shapes(name_a: str, a: Any, name_b: str, b: Any) -> None:
+    """Two pytrees of one structure have equal leaf shapes, else ``ValueError``.
+
+    Call after :func:`check_same_structure`. Broadcasting is not allowed: an
+    update of shape ``(4,)`` for a parameter of shape ``(3,)`` (or ``(1,)``)
+    is a bug in the gradient, not something to broadcast.
+    """
+    flat_a, _ = jax.tree_util.tree_flatten_with_path(a)
+    for (path, x), y in zip(flat_a, jax.tree_util.tree_leaves(b)):
+        sx, sy = np.shape(x), np.shape(y)
+        if sx != sy:
+            where = jax.tree_util.keystr(path) or "<root>"
+            raise ValueError(
+                f"{name_a} must have the shapes of {name_b}; at {where} {name_a} has shape "
+                f"{sx} and {name_b} has shape {sy}."
+            )
+
+
+def check_nonnegative(name: str, value: Any, *, positive: bool = False) -> None:
+    """Every concrete entry of ``value`` (a number, array or pytree) is ``>= 0`` (``> 0``).
+
+    For prox steps and thresholds, which may be arrays. Traced values are
+    skipped (they cannot be inspected when the function is traced); NaN is
+    refused; ``inf`` is allowed (``prox`` with an infinite step is the
+    minimizer of ``g``), as are non-numeric leaves (left to the callee).
+    """
+    for leaf in jax.tree_util.tree_leaves(value):
+        if is_traced(leaf) or callable(leaf):
+            continue
+        arr = np.asarray(leaf)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) and not _is_jax_float(arr.dtype):
+            continue
+        if np.iscomplexobj(arr):
+            raise TypeError(f"{name} must be real, got a complex value {value!r}.")
+        arr = arr.astype(np.float64)
+        bad = np.isnan(arr) | ((arr <= 0) if positive else (arr < 0))
+        if np.any(bad):
+            want = "> 0" if positive else ">= 0"
+            shown = value if np.ndim(value) == 0 else f"entries such as {arr[bad].flat[0]}"
+            raise ValueError(f"{name} must be {want}, got {shown}.")

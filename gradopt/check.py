@@ -11,7 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from gradopt._validation import check_scalar
+from gradopt._validation import (
+    check_bool,
+    check_inexact_tree,
+    check_scalar,
+    is_traced,
+    reject_masked,
+)
 
 
 class GradientCheckError(AssertionError):
@@ -66,9 +72,29 @@ def _default_eps(dtype) -> float:
 
 
 def _default_tols(dtype) -> tuple[float, float]:
-    if jnp.finfo(dtype).bits >= 64:
+    bits = jnp.finfo(dtype).bits
+    if bits >= 64:
         return 1e-5, 1e-7
-    return 2e-2, 2e-3
+    if bits >= 32:
+        return 2e-2, 2e-3
+    return 1e-1, 1e-2  # float16, bfloat16: the analytic gradient itself is rounded to ~3 digits
+
+
+def _coarser(a, b):
+    """The floating dtype with the larger machine epsilon."""
+    return a if jnp.finfo(a).eps >= jnp.finfo(b).eps else b
+
+
+def _refuse_traced(params, args, kwargs) -> None:
+    """``TypeError`` when check_grad is called on traced values (inside jit/vmap/grad)."""
+    if any(is_traced(x) for x in jax.tree_util.tree_leaves((params, args, kwargs))):
+        raise TypeError(
+            "check_grad cannot run under jax.jit, vmap or grad: it returns a report of "
+            "Python numbers (computed on the host from the differences) and raises on a "
+            "mismatch, neither of which a traced computation can do. Call it outside jit, "
+            "on concrete arrays; it already compiles the gradient and all the differences "
+            "into one program, and fun itself may be jitted."
+        )
 
 
 def check_grad(
@@ -114,6 +140,20 @@ def check_grad(
     ``atol`` explicitly to turn the floor off. A wrong gradient (a buggy
     ``custom_vjp``, a missing transpose) is off by O(1) relatively and fails.
 
+    **Mixed precision.** Each leaf is perturbed, rounded and judged in its
+    own precision: the step, the tolerances and the rounding floor above come
+    from the coarser of the leaf's dtype and the loss's dtype (a float32 leaf
+    next to a float64 one gets float32's settings, a float64 leaf of a loss
+    computed in float32 too; bfloat16 and float16 leaves get ``rtol, atol =
+    0.1, 0.01``). In ``"random"`` mode a direction moves every leaf, so the
+    coarsest leaf sets them. The report's ``eps``, ``rtol`` and ``atol`` are
+    those used at ``worst_location``.
+
+    **Not under jit.** ``check_grad`` returns Python numbers and may raise,
+    so it cannot be traced: called inside ``jax.jit``, ``vmap`` or ``grad`` it
+    raises ``TypeError``. It compiles its own work into one program already;
+    ``fun`` may be jitted.
+
     Finite differences assume ``fun`` is smooth within ``h`` of ``x``: a
     difference whose two points straddle a kink (ReLU, abs, max) measures an
     average slope. float32's step (5e-3) does that more often than float64's;
@@ -125,7 +165,13 @@ def check_grad(
       mode: ``"full"`` or ``"random"``.
       n_directions, key: for ``"random"`` (key defaults to ``PRNGKey(0)``).
       batch_size: coordinates per vectorized chunk in full mode (None: all at once).
-      raise_on_error: raise :class:`GradientCheckError` with the report on mismatch.
+      raise_on_error: raise :class:`GradientCheckError` with the report on mismatch
+        (``True`` or ``False``).
+
+    Raises:
+      TypeError: traced inputs (inside ``jit``), integer or complex leaves,
+        ``numpy.ma`` masked arrays in ``params`` or the data (their mask would
+        be dropped), or a ``fun`` that does not return a real scalar.
 
     Returns:
       A :class:`GradCheckReport`; ``bool(report.ok)`` says whether it passed.
@@ -147,34 +193,62 @@ def check_grad(
         raise ValueError(f"n_directions must be an integer >= 1, got {n_directions!r}.")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be None or an integer >= 1, got {batch_size!r}.")
-    flat, unravel = ravel_pytree(params)
-    if flat.size == 0:
+    raise_on_error = check_bool("raise_on_error", raise_on_error)
+    _refuse_traced(params, args, kwargs)
+    reject_masked("params", params)
+    reject_masked("args", (args, kwargs))
+    leaves = jax.tree_util.tree_leaves(params)
+    if sum(int(np.size(x)) for x in leaves) == 0:
         raise ValueError("params must contain at least one entry.")
-    if not jnp.issubdtype(flat.dtype, jnp.floating):
-        raise TypeError(f"params must be floating point, got dtype {flat.dtype}.")
+    check_inexact_tree("params", params)
+    if any(jnp.iscomplexobj(x) for x in leaves):
+        raise TypeError("params must be real floating point; check_grad does not handle complex leaves.")
+    flat, unravel = ravel_pytree(params)
     dtype = flat.dtype
-    eps = _default_eps(dtype) if eps is None else float(eps)
-    d_rtol, d_atol = _default_tols(dtype)
-    rtol = d_rtol if rtol is None else float(rtol)
+    # Each leaf keeps its own precision: per-coordinate machine epsilon, step
+    # and tolerances (a float32 leaf next to a float64 one is perturbed and
+    # judged as float32, a bfloat16 leaf as bfloat16).
+    # The loss's own precision bounds what a difference can resolve too: a
+    # float64 leaf of a loss computed in float32 is checked as float32.
+    out = jax.eval_shape(lambda p: fun(p, *args, **kwargs), params)
+    out_dtype = getattr(out, "dtype", None)
+    if out_dtype is None or jnp.ndim(out) != 0 or not jnp.issubdtype(out_dtype, jnp.floating):
+        raise TypeError(
+            "fun must return a real floating-point scalar, got "
+            f"{getattr(out, 'shape', '?')} {out_dtype} (the loss)."
+        )
+    coarse = [_coarser(jnp.result_type(x), out_dtype) for x in leaves]
+    sizes = [int(np.size(x)) for x in leaves]
+    leaf_u = np.repeat([float(jnp.finfo(d).eps) for d in coarse], sizes)
+    d_rtol, d_atol = (np.repeat(t, sizes) for t in zip(*[_default_tols(d) for d in coarse]))
+    if mode == "random":  # one perturbation moves every leaf: the loosest settings
+        leaf_u, d_rtol, d_atol = (np.full(n_directions, t.max()) for t in (leaf_u, d_rtol, d_atol))
+    eps_i = leaf_u ** (1.0 / 3.0) if eps is None else np.full(leaf_u.shape, float(eps))
+    rtol_i = d_rtol if rtol is None else np.full(leaf_u.shape, float(rtol))
     default_atol = atol is None
-    atol = d_atol if atol is None else float(atol)
+    atol_i = d_atol if atol is None else np.full(leaf_u.shape, float(atol))
 
     f = lambda x: fun(unravel(x), *args, **kwargs)
+    # Rounding to each leaf's dtype and back: the point f actually sees.
+    to_leaves = lambda x: ravel_pytree(unravel(x))[0]
     if mode == "full":
-        steps = eps * jnp.maximum(1.0, jnp.abs(flat)).astype(dtype)
+        steps = eps_i * np.maximum(1.0, np.abs(np.asarray(flat, np.float64)))
         probes = jnp.arange(flat.size)
     else:
         key = jax.random.PRNGKey(0) if key is None else key
         probes = _unit_directions(key, int(n_directions), int(flat.size), dtype)
-        steps = np.full((n_directions,), eps)
+        steps = eps_i
+    h = jnp.asarray(steps, dtype)
 
-    def fd(i):
-        up, down = flat[i] + steps[i], flat[i] - steps[i]
-        # Divide by the step actually taken (up - down), not the nominal 2 h.
-        return (f(flat.at[i].set(up)) - f(flat.at[i].set(down))) / (up - down)
+    def fd(i, up, down):
+        # Divide by the step actually taken (up - down, after rounding to the
+        # leaf's dtype), not the nominal 2 h.
+        return (f(flat.at[i].set(up[i])) - f(flat.at[i].set(down[i]))) / (up[i] - down[i])
 
-    def directional(v):
-        return (f(flat + eps * v) - f(flat - eps * v)) / (2 * eps)
+    def directional(v, grad):
+        up, down = to_leaves(flat + h[0] * v), to_leaves(flat - h[0] * v)
+        # f(up) - f(down) ~ <grad, up - down>: compare both per unit of 2 h.
+        return (f(up) - f(down)) / (2 * h[0]), jnp.dot(grad, up - down) / (2 * h[0])
 
     @jax.jit
     def compute(params, probes):
@@ -182,10 +256,13 @@ def check_grad(
         value = f(ravel_pytree(params)[0])
         grad = ravel_pytree(jax.grad(lambda p: fun(p, *args, **kwargs))(params))[0]
         if mode == "random":
-            return value, probes @ grad, jax.vmap(directional)(probes)
+            numerical, analytic = jax.vmap(directional, in_axes=(0, None))(probes, grad)
+            return value, analytic, numerical
+        up, down = to_leaves(flat + h), to_leaves(flat - h)
+        one = functools.partial(fd, up=up, down=down)
         if batch_size is None or batch_size >= flat.size:
-            return value, grad, jax.vmap(fd)(probes)
-        return value, grad, jax.lax.map(fd, probes, batch_size=batch_size)
+            return value, grad, jax.vmap(one)(probes)
+        return value, grad, jax.lax.map(one, probes, batch_size=batch_size)
 
     value, analytic, numerical = compute(params, probes)
     labels = _coordinate_labels(params) if mode == "full" else None
@@ -194,14 +271,14 @@ def check_grad(
     n = np.asarray(numerical, np.float64)
     if default_atol:
         # Rounding floor of a central difference: f is known to about
-        # u |f(x)|, so the quotient to about 2 u |f(x)| / (2 h).
+        # u |f(x)| (u the coarser of the loss's and the leaf's precision), so
+        # the quotient to about 2 u |f(x)| / (2 h).
         f0 = abs(float(np.asarray(value, np.float64)))
-        h = np.asarray(steps, np.float64)
-        noise = 2.0 * float(jnp.finfo(dtype).eps) * f0 / h * np.ones_like(n)
+        noise = 2.0 * leaf_u * f0 / np.asarray(steps, np.float64)
         noise = np.nan_to_num(noise, nan=0.0, posinf=0.0)
     else:
         noise = np.zeros_like(n)
-    tol = atol + noise + rtol * np.abs(n)
+    tol = atol_i + noise + rtol_i * np.abs(n)
     abs_err = np.abs(a - n)
     denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), np.finfo(np.float64).tiny)
     with np.errstate(invalid="ignore"):
@@ -218,9 +295,9 @@ def check_grad(
         analytic=float(a[worst]),
         numerical=float(n[worst]),
         mode=mode,
-        eps=eps,
-        rtol=rtol,
-        atol=atol,
+        eps=float(eps_i[worst]),
+        rtol=float(rtol_i[worst]),
+        atol=float(atol_i[worst]),
         n_checked=int(a.size),
         noise_floor=float(np.max(noise)),
     )

@@ -136,3 +136,77 @@ def test_bad_arguments(kwargs, exc, name):
     args.update(kwargs)
     with pytest.raises(exc, match=name):
         gradopt.check_grad(args.pop("fun"), args.pop("params"), **args)
+
+
+# ------------------------------------------------- mixed precision, jit, inputs (issue 13)
+
+
+def mixed_loss(p):
+    # Each leaf enters in its own precision; the sum is float64 when a
+    # float64 leaf is present (x64 is on in the suite), float32 otherwise.
+    return jnp.sum(jnp.sin(p["a"]) * p["a"]) + jnp.sum(jnp.tanh(p["b"]) ** 2)
+
+
+@pytest.mark.parametrize("other", [jnp.bfloat16, jnp.float16, jnp.float64])
+@pytest.mark.parametrize("mode", ["full", "random"])
+def test_mixed_precision_pytree_passes_with_each_leafs_tolerance(other, mode):
+    # The old check raveled both leaves into one dtype and used its step and
+    # tolerance for all: float64's 6e-6 step on a float32-computed term, or
+    # float32's tolerance on a bfloat16 gradient, reported correct gradients
+    # as wrong.
+    p = {"a": jnp.asarray(RNG.randn(5), jnp.float32), "b": jnp.asarray(RNG.randn(4), other)}
+    report = gradopt.check_grad(mixed_loss, p, mode=mode)
+    assert report.ok, report
+
+
+def test_mixed_precision_still_catches_small_errors_in_the_float64_leaf():
+    # Per-leaf tolerances are not one loose tolerance: a 1e-3 relative error in
+    # a float64 leaf (of a float64 loss) is far above float64's 1e-5 and fails,
+    # while the float32 leaf next to it is judged with float32's 2e-2.
+    @jax.custom_vjp
+    def cube(x):
+        return jnp.sum(x**3)
+
+    cube.defvjp(lambda x: (cube(x), x), lambda x, g: (g * 3 * x**2 * (1 + 1e-3),))
+    p = {"a": jnp.asarray(RNG.randn(3), jnp.float32), "b": jnp.asarray(RNG.randn(3) + 2.0, jnp.float64)}
+    loss = lambda q: jnp.sum(jnp.sin(q["a"])) + cube(q["b"])
+    report = gradopt.check_grad(loss, p)
+    assert not report.ok and report.worst_location.startswith("params['b']"), report
+    assert report.rtol == 1e-5
+    ok = gradopt.check_grad(lambda q: jnp.sum(jnp.sin(q["a"])) + jnp.sum(q["b"] ** 3), p)
+    assert ok.ok, ok
+
+
+def test_float64_params_of_a_float32_loss_use_float32_settings():
+    x = jnp.asarray(RNG.randn(6), jnp.float64)
+    report = gradopt.check_grad(lambda v: jnp.sum(jnp.cos(v.astype(jnp.float32)) ** 2), x)
+    assert report.ok, report
+    assert report.rtol == 2e-2 and report.eps == pytest.approx(float(jnp.finfo(jnp.float32).eps) ** (1 / 3))
+
+
+def test_check_grad_under_jit_says_why_not():
+    with pytest.raises(TypeError, match="cannot run under jax.jit"):
+        jax.jit(lambda p: gradopt.check_grad(lambda x: jnp.sum(x**2), p).ok)(jnp.ones(3))
+    # The supported way: fun may itself be jitted.
+    assert gradopt.check_grad(jax.jit(lambda x: jnp.sum(jnp.sin(x))), jnp.ones(3)).ok
+
+
+@pytest.mark.parametrize(
+    "params, args, match",
+    [
+        ({"w": jnp.ones(2), "n": jnp.arange(2)}, (), r"params.*\['n'\].*int"),
+        (np.ma.array([1.0, 2.0], mask=[0, 1]), (), "masked array"),
+        (jnp.ones(2), (np.ma.array([1.0, 2.0], mask=[0, 1]),), "masked array"),
+    ],
+)
+def test_integer_leaves_and_masked_arrays_are_refused(params, args, match):
+    fun = lambda p, *a: sum(jnp.sum(jnp.asarray(x, jnp.float64) ** 2) for x in jax.tree_util.tree_leaves((p, a)))
+    with pytest.raises(TypeError, match=match):
+        gradopt.check_grad(fun, params, *args)
+
+
+def test_raise_on_error_must_be_a_bool_and_fun_a_scalar():
+    with pytest.raises(TypeError, match="raise_on_error"):
+        gradopt.check_grad(lambda x: jnp.sum(x**2), jnp.ones(3), raise_on_error="yes")
+    with pytest.raises(TypeError, match="scalar"):
+        gradopt.check_grad(lambda x: x**2, jnp.ones(3))

@@ -174,7 +174,8 @@ def test_traced_max_norm_under_vmap():
         (dict(max_norm=float("nan")), ValueError, "max_norm"),
         (dict(norm_type=0.5), ValueError, "norm_type"),
         (dict(norm_type=-INF), ValueError, "norm_type"),
-        (dict(norm_type=float("nan")), TypeError, "norm_type"),
+        (dict(norm_type=float("nan")), ValueError, "norm_type"),
+        (dict(norm_type="two"), TypeError, "norm_type"),
         (dict(norm_type="fro"), TypeError, "norm_type"),
     ],
 )
@@ -190,3 +191,100 @@ def test_structure_mismatch_raises():
     for tx in (gradopt.clip(1.0), gradopt.clip_by_global_norm(1.0)):
         with pytest.raises(ValueError, match="same pytree structure"):
             tx.update([jnp.ones(2), jnp.ones(3)], tx.init(params), params)
+
+
+# ------------------------------------------------ global_norm at the edges (issue 13)
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 2.0, 3.0, INF])
+def test_global_norm_of_complex_leaves_uses_the_modulus(norm_type):
+    z = RNG.randn(5) + 1j * RNG.randn(5)
+    tree = {"z": jnp.asarray(z, jnp.complex64), "x": jnp.asarray(RNG.randn(3), jnp.float32)}
+    ref = np.linalg.norm(np.concatenate([np.abs(z), np.abs(np.asarray(tree["x"]))]), norm_type)
+    out = gradopt.global_norm(tree, norm_type)
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(float(out), ref, rtol=1e-5)
+
+
+def test_complex_minimize_is_not_reported_converged():
+    # The old global_norm computed sum(z * z) = 0j for this gradient and the
+    # loop stopped at once, "CONVERGED" at 11.25 where the optimum is 0.
+    f = lambda p: jnp.sum(jnp.abs(p - 3) ** 2)
+    p0 = jnp.zeros(2, jnp.complex64) + 1j
+    g0 = jax.grad(f)(p0)  # JAX's convention: the conjugate direction, [-6-2j, -6-2j]
+    np.testing.assert_allclose(float(gradopt.global_norm(g0)), math.sqrt(80.0), rtol=1e-6)
+    res = gradopt.minimize(f, p0, gradopt.descent(0.25))
+    assert int(res.status) != int(gradopt.Status.CONVERGED)
+    assert float(res.grad_norm) > 1.0
+
+
+@pytest.mark.parametrize("norm_type", [1.5, 2.0, 3.0])
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_global_norm_float32_neither_overflows_nor_underflows(norm_type, scale):
+    x = jnp.asarray([scale, scale, 0.5 * scale], jnp.float32)
+    ref = np.linalg.norm(np.asarray([1.0, 1.0, 0.5]), norm_type) * scale
+    np.testing.assert_allclose(float(gradopt.global_norm({"a": x[:2], "b": x[2:]}, norm_type)), ref, rtol=1e-5)
+
+
+def test_clip_huge_float32_gradient_to_unit_norm():
+    tx = gradopt.clip_by_global_norm(1.0)
+    out = apply(tx, jnp.asarray([1e30, 1e30], jnp.float32))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(out), [0.70710678, 0.70710678], rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 1.5, 2.0, 3.0, INF])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.complex64])
+def test_global_norm_nan_in_nan_out(norm_type, dtype):
+    tree = {"a": jnp.asarray([1.0, 2.0], dtype), "b": jnp.asarray([jnp.nan, 0.0], dtype)}
+    assert math.isnan(float(gradopt.global_norm(tree, norm_type)))
+    assert math.isinf(float(gradopt.global_norm(jnp.asarray([1.0, jnp.inf], dtype), norm_type)))
+
+
+@pytest.mark.parametrize("norm_type", [1.5, 2.0, 3.0])
+def test_global_norm_gradient_is_x_over_norm(norm_type):
+    # d||x||_p / dx_i = sign(x_i) |x_i|^(p-1) / ||x||^(p-1); the max-abs scale is
+    # a constant for differentiation and must not change this.
+    x = np.asarray([3.0, -4.0, 0.5])
+    n = np.linalg.norm(x, norm_type)
+    ref = np.sign(x) * np.abs(x) ** (norm_type - 1) / n ** (norm_type - 1)
+    np.testing.assert_allclose(jax.grad(lambda v: gradopt.global_norm(v, norm_type))(jnp.asarray(x)), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0.5, 0.0, -2.0, float("nan")])
+def test_global_norm_rejects_order_below_one(bad):
+    with pytest.raises(ValueError, match="norm_type"):
+        gradopt.global_norm(jnp.ones(3), bad)
+
+
+def test_global_norm_accepts_the_string_inf_as_torch_does():
+    x = {"a": jnp.asarray([1.0, -7.0]), "b": jnp.asarray([3.0])}
+    assert float(gradopt.global_norm(x, "inf")) == 7.0
+    np.testing.assert_array_equal(
+        apply(gradopt.clip_by_global_norm(1.0, "inf"), x)["a"],
+        apply(gradopt.clip_by_global_norm(1.0, INF), x)["a"],
+    )
+    with pytest.raises(TypeError, match="norm_type"):
+        gradopt.global_norm(x, "fro")
+    with pytest.raises(TypeError, match="norm_type"):
+        jax.jit(gradopt.global_norm)(x, 2.0)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_global_norm_large_tree_path(monkeypatch, dtype):
+    # Trees above clipping.SMALL entries take sum(g * g) with a rescaled fallback
+    # behind a cond (CPU); force that path on small inputs and check every edge.
+    from gradopt.transforms import clipping
+
+    monkeypatch.setattr(clipping, "SMALL", 0)
+    g = lambda x: float(jax.jit(gradopt.global_norm)(jnp.asarray(x, dtype)))
+    np.testing.assert_allclose(g([3.0, 4.0]), 5.0, rtol=1e-6)
+    np.testing.assert_allclose(g([1e30, 1e30]) if dtype == jnp.float32 else g([1e300, 1e300]),
+                               math.sqrt(2) * (1e30 if dtype == jnp.float32 else 1e300), rtol=1e-6)
+    np.testing.assert_allclose(g([1e-30, 1e-30]) if dtype == jnp.float32 else g([1e-300, 1e-300]),
+                               math.sqrt(2) * (1e-30 if dtype == jnp.float32 else 1e-300), rtol=1e-6)
+    assert math.isnan(g([1.0, float("nan")])) and math.isinf(g([1.0, float("inf")])) and g([0.0, 0.0]) == 0.0
+    np.testing.assert_allclose(float(gradopt.global_norm(jnp.asarray([3 + 4j, 0j], jnp.complex64))), 5.0, rtol=1e-6)
+    np.testing.assert_array_equal(jax.grad(gradopt.global_norm)(jnp.zeros(3, dtype)), 0.0)
+    np.testing.assert_allclose(jax.grad(gradopt.global_norm)(jnp.asarray([3.0, 4.0], dtype)), [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(gradopt.global_norm)(jnp.asarray([[3.0, 4.0], [0.0, 0.0]], dtype)), [5.0, 0.0])

@@ -13,6 +13,7 @@ import jax
 import pytest
 
 import gradopt
+from _compat import enable_x64
 
 MODULES = sorted(
     m.name for m in pkgutil.walk_packages(gradopt.__path__, prefix="gradopt.")
@@ -31,6 +32,6 @@ def test_package_has_doctests():
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
-    with jax.enable_x64(False):
+    with enable_x64(False):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} doctest examples failed in {name}"

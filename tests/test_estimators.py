@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gradopt.estimators import ElasticNet, GroupLasso, Lasso, SparseLogisticRegression
+from _compat import enable_x64
 
 
 def _expected_failed_checks(estimator):
@@ -178,7 +179,7 @@ def test_float32_when_x64_is_disabled():
     yc = (y > np.median(y)).astype(int)
     for Est, target in [(Lasso, y), (GroupLasso, y), (SparseLogisticRegression, yc)]:
         ref = Est().fit(X, target)
-        with jax.enable_x64(False), warnings.catch_warnings():
+        with enable_x64(False), warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             est = Est().fit(X, target)
         assert est.coef_.dtype == np.float32 and est.converged_

@@ -275,3 +275,83 @@ def test_docstring_examples():
     res = subprocess.run([sys.executable, "-m", "doctest", *files], capture_output=True, text=True,
                          env=env, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ----------------------------------------------- prox steps and thresholds (issue 13)
+
+ALL_PENALTIES = {
+    "l1": prox.l1(0.3),
+    "elastic_net": prox.elastic_net(0.3, 0.5),
+    "l2_squared": prox.l2_squared(0.3),
+    "group_l2": prox.group_l2(0.3, axis=1),
+    "nuclear": prox.nuclear(0.3),
+    "linf": prox.linf(0.3),
+    "zero": prox.zero(),
+    "box": prox.box(-0.5, 0.5),
+    "nonnegative": prox.nonnegative(),
+    "l1_ball": prox.l1_ball(1.0),
+    "l2_ball": prox.l2_ball(1.0),
+    "linf_ball": prox.linf_ball(1.0),
+    "simplex": prox.simplex(),
+    "separable": prox.separable({"a": prox.l1(0.3), "b": prox.box(-1.0, 1.0)}),
+}
+
+
+def _point(name):
+    return {"a": V, "b": V[0]} if name == "separable" else V
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PENALTIES))
+@pytest.mark.parametrize("step", [-0.5, float("nan"), np.array([0.5, -0.1])])
+def test_prox_refuses_a_negative_step(name, step):
+    # prox(v, s) is defined for s >= 0; a negative step used to compute the
+    # "prox" of -s g silently (for l1: a soft threshold that grows |v|).
+    pen = ALL_PENALTIES[name]
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        pen.prox(_point(name), step)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        pen.prox(_point(name), step=step)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_PENALTIES))
+def test_prox_with_step_zero_is_the_identity(name):
+    pen = ALL_PENALTIES[name]
+    x = pen.prox(_point(name), 1.0)  # a feasible point for the indicators (and box in separable)
+    out = pen.prox(x, 0.0)
+    for o, v in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(x)):
+        np.testing.assert_allclose(o, v, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("step", [0.0, -1.0])
+def test_residual_refuses_a_step_that_is_not_positive(step):
+    # residual divides by the step: step 0 gave 0/0 = NaN, a negative step a
+    # meaningless number.
+    with pytest.raises(ValueError, match="step must be > 0"):
+        prox.l1(0.3).residual(V, V, step)
+
+
+def test_traced_steps_are_not_checked_and_match_eager():
+    pen = prox.l1(0.3)
+    eager = pen.prox(V, 0.5)
+    traced = jax.jit(pen.prox)(V, jnp.asarray(0.5))
+    np.testing.assert_array_equal(traced, eager)
+    r = jax.jit(pen.residual)(V, V, jnp.asarray(0.5))
+    np.testing.assert_allclose(r, pen.residual(V, V, 0.5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, np.array([0.5, -0.5]), float("nan")])
+def test_soft_threshold_refuses_a_negative_threshold(threshold):
+    with pytest.raises(ValueError, match="threshold must be >= 0"):
+        prox.soft_threshold(jnp.asarray([2.0, -0.5]), threshold)
+
+
+def test_soft_threshold_zero_and_array_thresholds():
+    x = jnp.asarray([2.0, -0.5, 0.25])
+    np.testing.assert_array_equal(prox.soft_threshold(x, 0.0), x)
+    np.testing.assert_allclose(prox.soft_threshold(x, np.array([1.0, 0.25, 1.0])), [1.0, -0.25, 0.0])
+
+
+def test_prox_refuses_masked_arrays():
+    masked = np.ma.array(np.ones(3), mask=[0, 1, 0])
+    with pytest.raises(TypeError, match="masked array"):
+        prox.l1(0.1).prox(masked, 0.5)

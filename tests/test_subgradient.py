@@ -53,7 +53,9 @@ def distances(x, sets):
     balls, boxes, halfs = sets
     out = [jnp.maximum(optax.safe_norm(x - c, 0.0) - r, 0.0) for c, r in balls]
     out += [optax.safe_norm(x - optax.projections.projection_box(x, lo, hi), 0.0) for lo, hi in boxes]
-    out += [optax.safe_norm(x - optax.projections.projection_halfspace(x, a, b), 0.0) for a, b in halfs]
+    # dist(x, {y : a.y <= b}) = max(a.x - b, 0) / ||a|| (closed form; optax has a
+    # halfspace projection only after 0.2.5, the declared floor).
+    out += [jnp.maximum(jnp.dot(a, x) - b, 0.0) / jnp.linalg.norm(a) for a, b in halfs]
     return jnp.stack(out)
 
 

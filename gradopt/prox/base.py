@@ -23,13 +23,19 @@ whose ``static`` fields (Python config such as an axis) are auxiliary data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradopt._validation import check_tree_nonnegative, is_traced
+from gradopt._validation import (
+    check_nonnegative,
+    check_tree_nonnegative,
+    is_traced,
+    reject_masked,
+)
 from gradopt.transforms.clipping import global_norm
 
 
@@ -45,6 +51,14 @@ class Penalty:
     #: True for indicator functions of sets (value 0 or inf, prox a projection).
     is_indicator: bool = False
 
+    def __init_subclass__(cls, **kwargs):
+        # Every subclass's prox checks its step eagerly (see _checked_prox), so
+        # the check lives in one place and new penalties get it for free.
+        super().__init_subclass__(**kwargs)
+        prox = cls.__dict__.get("prox")
+        if callable(prox) and not getattr(prox, "_checks_step", False):
+            cls.prox = _checked_prox(prox)
+
     def value(self, params: Any) -> jax.Array:
         raise NotImplementedError
 
@@ -58,7 +72,11 @@ class Penalty:
         (for any ``step > 0``), i.e. at minimizers of ``f + g`` when
         ``grad = grad f(x)`` (Parikh & Boyd 2014, sec. 4.2). Defined for every
         penalty.
+
+        ``step`` must be ``> 0`` (``ValueError`` for a concrete 0 or negative
+        step; a traced step is not checked).
         """
+        check_nonnegative("step", step, positive=True)
         moved = jax.tree_util.tree_map(lambda x, g: x - step * g, params, grad)
         new = self.prox(moved, step)
         diff = jax.tree_util.tree_map(lambda a, b: a - b, params, new)
@@ -71,6 +89,27 @@ class Penalty:
 
     def __call__(self, params: Any) -> jax.Array:
         return self.value(params)
+
+
+def _checked_prox(prox):
+    """``prox`` with eager argument checks: ``step >= 0`` and no masked arrays.
+
+    ``prox(v, s)`` is defined for ``s >= 0`` only (``s = 0`` is the identity);
+    a negative step would silently compute the prox of ``-s g``, which for a
+    convex ``g`` is not even a proximal operator. A traced step (inside
+    ``jit``/``vmap``) cannot be checked and is passed through.
+    """
+
+    @functools.wraps(prox)
+    def checked(self, params, *args, **kwargs):
+        step = args[0] if args else kwargs.get("step")
+        if step is not None:
+            check_nonnegative("step", step)
+        reject_masked("params", params)
+        return prox(self, params, *args, **kwargs)
+
+    checked._checks_step = True
+    return checked
 
 
 def penalty_class(cls=None, *, static: tuple[str, ...] = ()):

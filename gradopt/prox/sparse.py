@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradopt._validation import check_scalar, is_traced
+from gradopt._validation import check_nonnegative, check_scalar, is_traced
 from gradopt.prox.base import (
     Penalty,
     align_to_params,
@@ -30,8 +30,10 @@ from gradopt.prox.sets import project_l1_ball
 def soft_threshold(x, threshold):
     r"""``sign(x) * max(|x| - t, 0)``: the prox of ``t * |x|`` (Donoho 1995).
 
-    ``threshold`` broadcasts against ``x``; the result keeps ``x``'s
-    floating dtype (a float64 threshold does not promote float32 ``x``).
+    ``threshold`` broadcasts against ``x`` and must be ``>= 0`` (a concrete
+    negative entry raises ``ValueError``; a traced one is not checked); the
+    result keeps ``x``'s floating dtype (a float64 threshold does not promote
+    float32 ``x``).
 
     Example::
 
@@ -39,6 +41,7 @@ def soft_threshold(x, threshold):
         >>> gradopt.prox.soft_threshold(jnp.array([2.0, -0.5]), 1.0)
         Array([ 1., -0.], dtype=float32)
     """
+    check_nonnegative("threshold", threshold)
     x = jnp.asarray(x)
     out = jnp.sign(x) * jnp.maximum(jnp.abs(x) - threshold, 0.0)
     return out.astype(x.dtype) if jnp.issubdtype(x.dtype, jnp.inexact) else out

@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradopt._validation import check_same_structure
+from gradopt._validation import check_inexact_tree, check_same_shapes, check_same_structure
 
 
 def learning_rate_at(learning_rate, count):
@@ -16,9 +16,20 @@ def learning_rate_at(learning_rate, count):
 
 
 def check_updates_match(updates: Any, params: Any) -> None:
-    """Gradients and parameters must share one pytree structure (checked at trace time)."""
+    """The checks every ``update`` makes on its inputs (static, so also at trace time).
+
+    * updates (and params, when given) have floating or complex dtypes:
+      integer leaves would give zero or truncated updates (``TypeError``);
+    * no leaf is a ``numpy.ma`` masked array, whose mask JAX drops (``TypeError``);
+    * updates and params share one pytree structure and every leaf's shape
+      (``ValueError``; a ``(4,)`` update for a ``(3,)`` parameter is a bug,
+      not something to broadcast).
+    """
+    check_inexact_tree("updates (gradients)", updates)
     if params is not None:
+        check_inexact_tree("params", params)
         check_same_structure("updates (gradients)", updates, "params", params)
+        check_same_shapes("updates (gradients)", updates, "params", params)
 
 
 def like(scalar: Any, leaf: Any) -> jax.Array:

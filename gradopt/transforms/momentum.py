@@ -7,10 +7,9 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from gradopt._validation import check_scalar, concrete_float
+from gradopt._validation import check_bool, check_scalar, concrete_float
 from gradopt.transforms._utils import check_updates_match, learning_rate_at, like
 
 
@@ -86,8 +85,7 @@ def momentum(
     check_scalar("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
     check_scalar("dampening", dampening, low=0.0, high=1.0)
     check_scalar("weight_decay", weight_decay, low=0.0)
-    if not isinstance(nesterov, (bool, np.bool_)):
-        raise TypeError(f"nesterov must be True or False, got {nesterov!r}.")
+    nesterov = check_bool("nesterov", nesterov)
     damp = concrete_float(dampening)
     if nesterov and (damp is None or damp != 0.0):
         raise ValueError(

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradopt._validation import check_scalar, concrete_float
+from gradopt._validation import check_bool, check_scalar, concrete_float
 from gradopt.transforms._utils import check_updates_match, learning_rate_at
 
 RESTARTS = (None, "function", "gradient")
@@ -272,8 +272,7 @@ def proximal_gradient(
     backtracking = learning_rate is None
     if not backtracking:
         check_scalar("learning_rate", learning_rate, low=0.0, low_inclusive=False, allow_callable=True)
-    if not isinstance(accelerate, bool):
-        raise TypeError(f"accelerate must be a bool, got {accelerate!r}.")
+    accelerate = check_bool("accelerate", accelerate)
     if restart not in RESTARTS:
         raise ValueError(f"restart must be one of None, 'function', 'gradient'; got {restart!r}.")
     if restart is not None and not accelerate:

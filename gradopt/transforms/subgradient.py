@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from gradopt._validation import check_scalar, concrete_float
-from gradopt.transforms._utils import cast_like
+from gradopt.transforms._utils import cast_like, check_updates_match
 
 
 def polyak(
@@ -62,6 +62,10 @@ def polyak(
       eps: ``>= 0`` added to ``||g||^2`` (Loizou et al. 2021 use it for
         stochastic Polyak steps).
 
+    ``update`` raises ``ValueError`` when ``value`` is not a scalar (a vector
+    of per-sample losses would give one step per sample, broadcast against
+    the gradient); its shape is static, so this is checked under ``jit`` too.
+
     Traced hyperparameters are accepted but cannot be validated eagerly.
 
     Example::
@@ -88,6 +92,13 @@ def polyak(
             raise ValueError(
                 "polyak needs the loss value: call opt.update(grads, state, params, "
                 "value=f(params)) (gradopt.minimize and gradopt.fit pass it)."
+            )
+        check_updates_match(updates, params)
+        if jnp.ndim(value) != 0:
+            raise ValueError(
+                "polyak needs the loss value as a scalar (value=f(params), one number); "
+                f"got value of shape {jnp.shape(value)}. Reduce a per-sample loss "
+                "(e.g. its mean) first."
             )
         scaled, state = inner.update(updates, state, params, value=value)
         new = jax.tree_util.tree_map(lambda u: -u, scaled)
@@ -126,7 +137,15 @@ def subgradient(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransfor
         >>> res = gradopt.minimize(f, jnp.zeros(2), opt, max_steps=500, tol=0.0)
     """
     check_scalar("learning_rate", learning_rate, low=0.0, low_inclusive=False, allow_callable=True)
-    return optax.scale_by_learning_rate(learning_rate)
+    inner = optax.scale_by_learning_rate(learning_rate)
+
+    def update_fn(updates, state, params=None):
+        check_updates_match(updates, params)
+        new, state = inner.update(updates, state, params)
+        # A traced float64 learning rate would promote float32 leaves: keep each dtype.
+        return cast_like(new, updates), state
+
+    return optax.GradientTransformation(inner.init, update_fn)
 
 
 def diminishing(c: float, power: float = 0.5) -> Callable[[jax.Array], jax.Array]:
