@@ -20,6 +20,8 @@ import warnings
 import jax
 import pytest
 
+from _compat import enable_x64
+
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^( *)```python[^\n]*\n(.*?)^\1```", re.S | re.M)  # also indented (in lists)
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(.*?)\s*-->\s*$")
@@ -84,7 +86,7 @@ def test_doc_block_runs(name, line, code, skip_reason):
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(TIME_LIMIT_S)
     try:
-        with jax.enable_x64(False), warnings.catch_warnings():
+        with enable_x64(False), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compiled, namespace)
     finally:

@@ -210,3 +210,19 @@ def test_backtracking_needs_the_loss():
         gradopt.projected_gradient(None, nonnegative(), shrink=1.5)
     with pytest.raises(ValueError, match="restart"):
         gradopt.projected_gradient(0.1, nonnegative(), restart="function")
+
+
+def test_backtracking_with_increase_converges_on_nnls():
+    # With increase > 1 a step longer than the last must pass the backtracking test
+    # without the round-off allowance (else near the minimizer the step doubles at
+    # every iteration while the iterates stall); this NNLS must still converge.
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.standard_normal((500, 300)))
+    y = jnp.asarray(rng.standard_normal(500))
+    f = lambda w, X, y: 0.5 * jnp.sum((X @ w - y) ** 2)
+    C = gradopt.prox.nonnegative()
+    opt = gradopt.projected_gradient(None, C, increase=2.0)
+    res = gradopt.minimize(f, jnp.zeros(300), opt, X, y, penalty=C, tol=1e-6, max_steps=5_000)
+    assert res.status_name == "CONVERGED"
+    ref = nnls(np.asarray(X), np.asarray(y))[0]
+    np.testing.assert_allclose(res.params, ref, atol=1e-5)

@@ -226,7 +226,9 @@ def proximal_gradient(
     round-off allowance (``eps`` the machine epsilon of the parameters' dtype)
     that stops the search from shrinking forever once ``f(x+) - f(y)`` is at
     the level of round-off. ``increase = 1`` keeps the step non-increasing as in
-    the paper; ``increase > 1`` lets it grow again. Every trial costs one
+    the paper; ``increase > 1`` lets it grow again (a step longer than the last
+    accepted one must pass without the allowance, or the step would keep
+    doubling near a minimizer, where every step passes on the allowance alone). Every trial costs one
     evaluation of ``f`` (no gradient). Backtracking needs the loss through
     optax's extra-arguments mechanism::
 
@@ -308,8 +310,14 @@ def proximal_gradient(
             restarts=jnp.zeros([], jnp.int32),
         )
 
-    def search(y, grad, f_y, eta_start, value_fn, dtype):
-        """Backtracking on the composite model; returns (eta, x+, f(x+))."""
+    def search(y, grad, f_y, eta_start, eta_prev, value_fn, dtype):
+        """Backtracking on the composite model; returns (eta, x+, f(x+)).
+
+        A step longer than the last accepted one (``increase > 1``) must pass the
+        test without the round-off allowance: near a minimizer every step passes
+        on the allowance alone, and the step would otherwise double forever while
+        the iterates stall.
+        """
         slack = ROUNDOFF * jnp.finfo(dtype).eps * jnp.abs(f_y)
 
         def trial(eta):
@@ -317,7 +325,7 @@ def proximal_gradient(
             d = tree_diff(x, y)
             f_x = jnp.asarray(value_fn(x), dtype)
             model = f_y + optax.tree.vdot(grad, d) + optax.tree.norm(d, squared=True) / (2 * eta)
-            return x, f_x, f_x <= model + slack
+            return x, f_x, f_x <= model + jnp.where(eta > eta_prev, 0.0, slack)
 
         x0, f0, ok0 = trial(eta_start)
 
@@ -354,7 +362,7 @@ def proximal_gradient(
         if backtracking:
             f_y = jnp.asarray(value_fn(y) if value is None else value, dtype)
             eta0 = (state.learning_rate * increase).astype(dtype)
-            eta, x_new, f_new = search(y, grad, f_y, eta0, value_fn, dtype)
+            eta, x_new, f_new = search(y, grad, f_y, eta0, state.learning_rate, value_fn, dtype)
         else:
             eta = jnp.asarray(learning_rate_at(learning_rate, state.count), dtype)
             x_new = prox_step(penalty, y, jax.tree_util.tree_map(lambda g: -eta * g, grad), eta)
