@@ -42,9 +42,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000)]
+# the shapes, then one in the same size bucket as the first (gradopt pads to buckets)
+SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
-QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800)]
+QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]
 
 
 # --------------------------------------------------------------------------- children
@@ -67,6 +68,7 @@ class _Compiles:
         self.n = 0
         self.seconds = 0.0
         self.hits = 0
+        self.programs = []  # (name, seconds) of every compile request
         mon.register_event_duration_secs_listener(self._duration)
         mon.register_event_listener(self._event)
 
@@ -74,6 +76,7 @@ class _Compiles:
         if event == "/jax/core/compile/backend_compile_duration":
             self.n += 1
             self.seconds += duration
+            self.programs.append((str(kw.get("fun_name", "?")), duration))
 
     def _event(self, event, **kw):
         if event == "/jax/compilation_cache/cache_hits":
@@ -114,6 +117,7 @@ def child_shapes(api, shapes, cache_dir):
             return res
 
         before = comp.snapshot()
+        k0 = len(comp.programs)
         t = time.perf_counter()
         res = call()
         first = time.perf_counter() - t
@@ -123,7 +127,8 @@ def child_shapes(api, shapes, cache_dir):
         second = time.perf_counter() - t
         out.append(dict(shape=[n, p], first=first, second=second, compiles=after[0] - before[0],
                         compile_s=after[1] - before[1], cache_hits=after[2] - before[2],
-                        converged=bool(res.converged)))
+                        converged=bool(res.converged),
+                        largest=max(comp.programs[k0:], key=lambda q: q[1], default=None)))
     return dict(import_s=t_import, shapes=out)
 
 
@@ -287,6 +292,10 @@ def report(raw, write=True):
 
     mach, shapes, mem_shape = raw["machine"], raw["shapes"], raw["mem_shape"]
     shape_runs, grid, mem, total = raw["shape_runs"], raw["grid"], raw["mem"], raw["total"]
+    import importlib
+
+    bucket = importlib.import_module("gradopt.problems.glm").bucket
+    bucket_note = ", ".join(f"{n}×{p} → {bucket(n)}×{bucket(p)}" for n, p in shapes)
 
     # ------------------------------------------------------------------ report
     lines = ["| call | process | " + " | ".join(f"{n}×{p}" for n, p in shapes) + " |",
@@ -298,7 +307,9 @@ def report(raw, write=True):
         for s in r["shapes"]:
             c = f"{fmt_time(s['first'])} ({s['compiles']} compiles"
             if mode != "no cache":
-                c += f", {s['cache_hits']} cache hits"
+                c += f", {s['cache_hits']} from the cache"
+            if s.get("largest") and s["compiles"]:
+                c += f"; largest `{s['largest'][0]}` {fmt_time(s['largest'][1])}"
             c += f"); again {fmt_time(s['second'])}"
             if not s["converged"]:
                 c += " **not converged**"
@@ -306,12 +317,12 @@ def report(raw, write=True):
         lines.append(f"| {name} | {mode} (import {fmt_time(r['import_s'])}) | " + " | ".join(cells) + " |")
 
     glines = ["| estimator | process | import | GridSearchCV fit (compilation included) | "
-              "whole process | XLA compiles (cache hits) | best α |",
+              "whole process | XLA compile requests | best α |",
               "|---|---|---|---|---|---|---|"]
     for key, r in grid.items():
         lib = key.split(",")[0]
         mode = key.split(", ", 1)[1] if ", " in key else "fresh"
-        comp = f"{r['compiles']} ({r['cache_hits']})" if "compiles" in r else "—"
+        comp = f"{r['compiles']} ({r['cache_hits']} from the cache)" if "compiles" in r else "—"
         glines.append(f"| {lib} Lasso | {mode} | {fmt_time(r['import_s'])} | {fmt_time(r['fit_s'])} | "
                       f"{fmt_time(r['process_s'])} | {comp} | {r['best_alpha']:.4g} |")
 
@@ -347,9 +358,13 @@ def report(raw, write=True):
         "### A first shape, then nearby new shapes in the same process",
         "",
         "Float64, tol = 1e-6, α = 0.1·α_max, Gaussian X. Each cell: the first call on that "
-        "shape (compilation included) with the number of XLA compilations it triggered "
-        "(`jax.monitoring` backend-compile events; 0 = a previous program was reused), then a "
-        "second call on the same shape. 'cache' rows: JAX's persistent compilation cache in "
+        "shape (compilation included) with the number of XLA compile requests it made "
+        "(`jax.monitoring` backend-compile events, which also fire when the persistent cache "
+        "serves the program; 0 = a program of a previous shape was reused) and the longest "
+        "one, then a second call on the same shape. gradopt pads n and p to size buckets "
+        f"(`gradopt.problems.glm.bucket`: {bucket_note}), so the issue's nearby shapes are "
+        "each in a new bucket "
+        "and the last shape shares the first one's bucket. 'cache' rows: JAX's persistent compilation cache in "
         "a fresh temporary folder (min compile time 0 s, min entry size 0 B); the "
         "'second process' row is a new process reading what the 'filling process' wrote.",
         "",
