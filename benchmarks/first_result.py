@@ -296,6 +296,10 @@ def report(raw, write=True):
 
     bucket = importlib.import_module("gradopt.problems.glm").bucket
     bucket_note = ", ".join(f"{n}×{p} → {bucket(n)}×{bucket(p)}" for n, p in shapes)
+    b = [(bucket(n), bucket(p)) for n, p in shapes]
+    same = [f"{n}×{p}" for (n, p), bb in zip(shapes[1:], b[1:]) if bb in b[:b.index(bb)] or bb == b[0]]
+    same_note = (f"; {', '.join(same)} share(s) the bucket of an earlier shape" if same
+                 else "; every shape here is in a new bucket")
 
     # ------------------------------------------------------------------ report
     lines = ["| call | process | " + " | ".join(f"{n}×{p}" for n, p in shapes) + " |",
@@ -362,9 +366,7 @@ def report(raw, write=True):
         "(`jax.monitoring` backend-compile events, which also fire when the persistent cache "
         "serves the program; 0 = a program of a previous shape was reused) and the longest "
         "one, then a second call on the same shape. gradopt pads n and p to size buckets "
-        f"(`gradopt.problems.glm.bucket`: {bucket_note}), so the issue's nearby shapes are "
-        "each in a new bucket "
-        "and the last shape shares the first one's bucket. 'cache' rows: JAX's persistent compilation cache in "
+        f"(`gradopt.problems.glm.bucket`: {bucket_note}){same_note}. 'cache' rows: JAX's persistent compilation cache in "
         "a fresh temporary folder (min compile time 0 s, min entry size 0 B); the "
         "'second process' row is a new process reading what the 'filling process' wrote.",
         "",
