@@ -295,8 +295,9 @@ def main():
 
     raw = dict(machine=mach, revision=git_revision(), quick=args.quick, shapes=shapes,
                mem_shape=mem_shape, shape_runs=shape_runs, grid=grid, mem=mem, total=total)
-    RAW.parent.mkdir(exist_ok=True)
-    RAW.write_text(json.dumps(raw, indent=1))
+    raw_path = RAW.with_name("first_result_quick.json") if args.quick else RAW
+    raw_path.parent.mkdir(exist_ok=True)
+    raw_path.write_text(json.dumps(raw, indent=1))
     report(raw, write=not args.no_write)
 
 
