@@ -46,17 +46,19 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    "Observed on the first run (loaded machine, to be confirmed on a quiet one): each of the "
-    "issue's nearby shapes lands in a new size bucket (the buckets are 25 % apart), so each "
-    "compiles again (`gradopt.glm` 17–22 s, `gradopt.lasso` 53–117 s here, most of it one "
-    "`jit(solve)` / `jit(run)` program); a shape inside the first one's bucket (105×4700 after "
-    "100×5000, measured separately in one process: 0.47 s, two compiles of small helper "
-    "programs, 0.3 s) reuses it. JAX's persistent cache brings the first calls of a second "
-    "process to 1.2–3.7 s (`glm`) and 4–6 s (`lasso`), and GridSearchCV on diabetes from "
-    "24–26 s to 5 s, still above the 2 s target (scikit-learn 0.45 s; skglm 19 s, numba). "
-    "Memory: the first call's peak is dominated by compilation (RSS kept after it: 179 MB "
-    "`glm`, 351 MB `lasso`); the solve itself (second call) peaks at 4.6× X for `glm` and "
-    "2.4× X for `lasso`."
+    "Observed (two full runs on the loaded 2-core machine, the table is the second; to be "
+    "confirmed on a quiet one): each of the issue's nearby shapes lands in a new size bucket "
+    "(buckets are 25 % apart), so each compiles again: `gradopt.glm` 8–14 s per shape, mostly "
+    "one `jit(solve)` program (7–10 s); a shape inside the first one's bucket (105×4700 after "
+    "100×5000) reuses it: 0.37 s, two small helper compiles. `gradopt.lasso` (still its own "
+    "solver, no buckets) pays 41–46 s on every shape, 105×4700 included (4 compiles, the "
+    "largest `jit(run)` ≈ 20 s). JAX's persistent cache brings a second process's first calls "
+    "to 0.9–2.4 s (`glm`) and 4–6.6 s (`lasso`), and GridSearchCV on diabetes from 23 s to "
+    "3.5 s: still above the 2 s target (scikit-learn 0.37 s, skglm 17 s with numba's "
+    "compilation). gradopt does not turn the cache on itself. Memory: the first call's peak "
+    "(17× X for `glm`, 27× for `lasso`) is dominated by compilation: the RSS the first call "
+    "keeps is 237 MB (`glm`) and 375 MB (`lasso`); the solve itself (second call) peaks at "
+    "1.5× X for `glm` and 3.2× for `lasso` (4.6× and 2.4× in the first run: noisy)."
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]
