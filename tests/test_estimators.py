@@ -252,3 +252,80 @@ def test_bad_inputs_specific():
         SparseLogisticRegression().fit(X, np.zeros(30))
     with pytest.raises(ValueError, match="Unknown label type"):
         SparseLogisticRegression().fit(X, y)
+
+
+# --- issue 13: obscure errors become errors that name the argument -------------------------
+
+from gradopt import datafits  # noqa: E402
+from gradopt.estimators import (  # noqa: E402
+    GeneralizedLinearEstimator,
+    MultiTaskLasso,
+    SparseHuberRegressor,
+    SparsePoissonRegressor,
+)
+
+ALL_ESTIMATORS = [Lasso, ElasticNet, GroupLasso, SparseLogisticRegression, MultiTaskLasso,
+                  SparseHuberRegressor, SparsePoissonRegressor, GeneralizedLinearEstimator]
+
+
+def _xy_for(Est, n=20, p=4):
+    X, y = _regression(n=n, p=p, seed=12)
+    if Est is SparseLogisticRegression:
+        return X, (y > np.median(y)).astype(int)
+    if Est is MultiTaskLasso:
+        return X, np.stack([y, -y], axis=1)
+    if Est is SparsePoissonRegressor:
+        return X, np.round(np.abs(y))
+    return X, y
+
+
+@pytest.mark.parametrize("Est", ALL_ESTIMATORS)
+def test_max_iter_beyond_int32_is_a_value_error_naming_max_iter(Est):
+    # was: OverflowError "Python integer 1099511627776 out of bounds for int32" from JAX
+    X, y = _xy_for(Est)
+    for bad in [2**40, 2**31]:
+        with pytest.raises(ValueError, match=r"max_iter must be an integer in \[0, 2147483647\]"):
+            Est(max_iter=bad).fit(X, y)
+    with pytest.raises(TypeError, match="max_iter"):
+        Est(max_iter=None).fit(X, y)
+    with pytest.raises(TypeError, match="max_iter"):
+        Est(max_iter="10").fit(X, y)
+
+
+@pytest.mark.parametrize("Est", [Lasso, ElasticNet, GroupLasso, SparseHuberRegressor,
+                                 SparsePoissonRegressor, GeneralizedLinearEstimator])
+def test_string_y_in_a_regressor_names_y(Est):
+    # was (Lasso): TypeError "the resolved dtypes are not compatible with add.reduce"
+    X, _ = _regression(n=10, p=3, seed=13)
+    for y in [np.array(["a", "b"] * 5), ["1.5"] * 10, np.array(["x"] * 10, dtype=object)]:
+        with pytest.raises(ValueError, match="y must hold numbers"):
+            Est().fit(X, y)
+    with pytest.raises(ValueError, match="y must hold numbers"):
+        MultiTaskLasso().fit(X, np.array([["a", "b"]] * 10))
+
+
+@pytest.mark.parametrize("Est", [Lasso, MultiTaskLasso, SparsePoissonRegressor,
+                                 SparseLogisticRegression])
+def test_pandas_nullable_floats_with_na_are_refused_naming_the_argument(Est):
+    pd = pytest.importorskip("pandas")
+    X, y = _xy_for(Est, n=10, p=2)
+    Xd = pd.DataFrame({"a": pd.array(X[:, 0], dtype="Float64"),
+                       "b": pd.array(X[:, 1], dtype="Float64")})
+    Xd.loc[3, "a"] = pd.NA
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        Est().fit(Xd, y)
+    if y.ndim == 1:
+        yd = pd.array(y.astype(float), dtype="Float64")
+        yd[2] = pd.NA
+        with pytest.raises(ValueError, match="Input y contains NaN"):
+            Est().fit(X, yd)
+    if Est is Lasso:  # without NA, nullable floats are ordinary data (one fit: compiles)
+        Xd.loc[3, "a"] = X[3, 0]
+        np.testing.assert_allclose(Est(alpha=0.01).fit(Xd, y).coef_,
+                                   Est(alpha=0.01).fit(X, y).coef_, atol=1e-12)
+
+
+def test_no_estimator_exposes_max_outer():
+    # issue 13's max_outer items apply to the problem functions only
+    for Est in ALL_ESTIMATORS:
+        assert "max_outer" not in Est().get_params()
