@@ -137,10 +137,9 @@ def test_sparse_huber_matches_cvxpy():
     assert abs(est.intercept_ - 2.0) < 0.3 and abs(Lasso(alpha=0.05).fit(X, y).intercept_ - 2.0) > 1.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (gradopt/problems, not the estimator): glm(huber(), elastic_net(a, r<1) or "
-    "l2_squared, fit_intercept=True) stops at n_iter=0 with w=0, converged=True, gap=inf"))
 def test_sparse_huber_elastic_net_matches_cvxpy():
+    # regression: glm(huber(), elastic_net(a, r < 1), fit_intercept=True) used to stop at
+    # n_iter=0 with w=0 and converged=True (an infinite gap passed the rounding floor)
     X, y = _huber_problem()
     _check_huber_against_cvxpy(X, y, alpha=0.05, delta=1.0, l1_ratio=0.5)
 

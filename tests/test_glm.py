@@ -130,6 +130,20 @@ def test_huber_l1_matches_cvxpy(fit_intercept):
     np.testing.assert_allclose(res.coef, w_ref, atol=1e-4)
 
 
+def test_huber_ridge_part_with_intercept_is_not_certified_by_an_infinite_gap():
+    # regression: the centered dual point leaves Huber's conjugate domain (gap = inf),
+    # and inf passed the gap test's rounding floor: w = 0 at n_iter = 0, "converged"
+    X, y = _data(40, 20, seed=5)
+    n = X.shape[0]
+    res = gradopt.glm(X, y, datafits.huber(1.0), prox.elastic_net(0.05, 0.5), fit_intercept=True,
+                      tol=1e-10)
+    w_ref, b_ref, p_ref = _cvx(X, y, lambda z: 0.5 * cp.sum(cp.huber(y - z, 1.0)) / n,
+                               lambda w: 0.05 * (0.5 * cp.norm1(w) + 0.25 * cp.sum_squares(w)), True)
+    assert bool(res.converged) and int(res.n_iter) > 0
+    assert abs(float(res.objective) - p_ref) <= 1e-7 * max(1.0, abs(p_ref))
+    np.testing.assert_allclose(res.coef, w_ref, atol=1e-4)
+
+
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_poisson_l1_matches_cvxpy(fit_intercept):
     rng = np.random.default_rng(6)

@@ -45,8 +45,11 @@ class Datafit:
     curvature: float = math.inf
     #: proximal Newton (exact Hessian weights) rather than the constant bound.
     newton: bool = False
-    #: whether :meth:`conjugate` gives a duality-gap certificate.
+    #: whether :meth:`conjugate` exists (the gap is then computed and reported).
     has_conjugate: bool = False
+    #: whether solvers stop on the gap (else on the KKT violation): only where the
+    #: rescaled dual point always stays in the conjugate's domain.
+    stop_on_gap: bool = False
 
     def loss(self, y, z):
         raise NotImplementedError

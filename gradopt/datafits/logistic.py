@@ -18,6 +18,7 @@ class Logistic(Datafit):
     curvature = 0.25
     newton = True
     has_conjugate = True
+    stop_on_gap = True
 
     def loss(self, y, z):
         return jnp.logaddexp(0.0, -y * z)

@@ -11,6 +11,7 @@ class Quadratic(Datafit):
 
     curvature = 1.0
     has_conjugate = True
+    stop_on_gap = True
 
     def loss(self, y, z):
         return 0.5 * (y - z) ** 2

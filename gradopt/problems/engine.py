@@ -166,9 +166,9 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> C
 def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool):
     """The stopping test, with floors for the rounding of ``P - D`` and of ``X^T u``."""
     eps = jnp.finfo(cert.objective.dtype).eps
-    if has_gap:
-        floor = 16 * eps * (2 * jnp.abs(cert.objective) + cert.gap)
-        return cert.gap <= jnp.maximum(tol * p0, floor)
+    if has_gap:  # an infinite gap (dual point outside the conjugate's domain) never passes
+        floor = 32 * eps * jnp.abs(cert.objective)
+        return jnp.isfinite(cert.gap) & (cert.gap <= jnp.maximum(tol * p0, floor))
     return cert.kkt <= jnp.maximum(tol * kkt0, 4 * eps * xnorm * cert.unorm)
 
 
@@ -410,7 +410,7 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
     docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``."""
     dtype = data.XT.dtype
     tol = jnp.asarray(tol, dtype)
-    has_gap = datafit.has_conjugate
+    has_gap = datafit.stop_on_gap
 
     def predict(W, b):
         return data.XT.T @ W + b

@@ -119,8 +119,8 @@ def poisson_regression(X, y, alpha, *, l1_ratio: float = 1.0, fit_intercept: boo
 
     For counts ``y >= 0``. The datafit is the negative log-likelihood up to a
     constant (half scikit-learn's ``PoissonRegressor`` deviance, whose
-    ``alpha`` is a ridge strength: ``l1_ratio=0`` and twice this ``alpha``
-    match it). Proximal Newton with a line search; stops on the optimality
+    ``alpha`` is a ridge strength ``alpha/2 ||w||^2``: ``l1_ratio=0`` with the
+    same ``alpha`` matches it). Proximal Newton with a line search; stops on the optimality
     violation.
 
     Example::
