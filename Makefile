@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test test-min bench examples clean
+.PHONY: demo test test-slow test-min bench examples clean
 
 # `make test-min`: the suite against the dependency floors pyproject.toml
 # declares (jax, jaxlib, optax, chex pinned to exactly their minimum versions
@@ -40,8 +40,14 @@ $(MIN_VENV)/.test: pyproject.toml .ci/min_pins.py
 demo: $(VENV)/.examples
 	$(PY) examples/quickstart.py
 
+# `make test` skips the tests marked slow (scikit-learn's check_estimator suites of the
+# GLM estimators: one compile per dataset shape); `make test-slow` runs only those. CI
+# (.ci/run) runs both.
 test: $(VENV)/.test
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not slow"
+
+test-slow: $(VENV)/.test
+	$(PY) -m pytest tests -m slow
 
 test-min: $(MIN_VENV)/.test
 	$(MIN_PY) -m pytest tests

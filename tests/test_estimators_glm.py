@@ -23,6 +23,7 @@ from gradopt.estimators import (
 )
 
 
+@pytest.mark.slow  # ~6 min of CPU: every check's dataset shape compiles the engine
 @parametrize_with_checks(
     [
         MultiTaskLasso(),
