@@ -59,6 +59,10 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/step_overhead.py
 	$(PY) benchmarks/proximal.py
 	$(PY) benchmarks/lasso.py
+	$(PY) benchmarks/glm.py
+	$(PY) benchmarks/first_result.py
+	$(PY) benchmarks/minimize_overhead.py
+	$(PY) benchmarks/lbfgsb.py
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .pytest_cache
