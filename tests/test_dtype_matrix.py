@@ -41,6 +41,8 @@ MATRIX = {
         lambda: gradopt.proximal_gradient(None, l1(0.05), accelerate=True, initial_learning_rate=3.0), False),
     "projected_gradient": (lambda: gradopt.projected_gradient(0.1, box(-0.5, 0.5)), False),
     "polyak": (lambda: gradopt.polyak(0.0, max_learning_rate=1.0), False),
+    # bounds wider than the iterates: the quasi-Newton steps, in at least float32
+    "lbfgsb": (lambda: gradopt.lbfgsb(-10.0, 10.0), False),
     "subgradient": (lambda: gradopt.subgradient(gradopt.diminishing(0.1)), True),
 }
 # The complex reference: the same transformation on the real pairs (re, im) in
