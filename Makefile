@@ -42,9 +42,10 @@ demo: $(VENV)/.examples
 
 # `make test` skips the tests marked slow (scikit-learn's check_estimator suites of the
 # GLM estimators: one compile per dataset shape); `make test-slow` runs only those. CI
-# (.ci/run) runs both.
+# (.ci/run) runs both. Test files are spread over two processes (pytest-xdist, one file
+# per process at a time): most of the suite's time is XLA compilation, one core each.
 test: $(VENV)/.test
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow" -n 2 --dist loadfile
 
 test-slow: $(VENV)/.test
 	$(PY) -m pytest tests -m slow
