@@ -63,20 +63,10 @@ class LbfgsbState(NamedTuple):
 
 def _check_bounds(lower, upper):
     """NaN-free numbers; ``lower <= upper`` wherever both are concrete."""
-    for name, tree in (("lower", lower), ("upper", upper)):
-        leaves = jax.tree_util.tree_leaves(tree)
-        if not leaves:
-            raise ValueError(f"{name} must be a number, an array or a pytree of them, got {tree!r}")
-        for leaf in leaves:
-            if is_traced(leaf):
-                continue
-            try:
-                arr = np.asarray(leaf, dtype=float)
-            except (TypeError, ValueError):
-                msg = f"{name} must be numbers or arrays of them, got {leaf!r}."
-                raise TypeError(msg) from None
-            if np.any(np.isnan(arr)):
-                raise ValueError(f"{name} must not contain NaN (use -inf/inf for no bound).")
+    from gradopt.prox.sets import _check_bound  # the box penalty's own check
+
+    _check_bound("lower", lower)
+    _check_bound("upper", upper)
     try:  # matching leaves when one structure is a prefix of the other (a scalar, say)
         pairs = zip(jax.tree_util.tree_leaves(jax.tree.broadcast(lower, upper)),
                     jax.tree_util.tree_leaves(upper))
