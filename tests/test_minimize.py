@@ -390,3 +390,23 @@ def test_array_like_data_of_every_kind_is_accepted():
         res = gradopt.minimize(f, jnp.zeros(3), gradopt.descent(0.25), key, s=np.float32(2.0),
                                b=jnp.ones(2, jnp.bfloat16), tol=1e-8)
         np.testing.assert_allclose(res.params, jax.random.normal(key, (3,)), atol=1e-8)
+
+
+def test_diverged_accelerated_method_reports_its_last_finite_iterate():
+    # FISTA keeps its iterate in the state (the loop evaluates f at the
+    # extrapolated point): on divergence the reported point is the last finite
+    # iterate, and the value is F there, not at the extrapolated point.
+    a = jnp.array([1.0, 2.0, 3.0])
+    f = lambda x: 0.5 * jnp.sum(a * x**2)
+    pen = gradopt.prox.l1(0.01)
+    opt = gradopt.proximal_gradient(4.0, pen, accelerate=True)  # step 4 > 2 / L: diverges
+    res = gradopt.minimize(f, jnp.array([1.0, -1.0, 0.5]), opt, penalty=pen, max_steps=10_000)
+    assert res.status_name == "DIVERGED"
+    x = np.asarray(res.params)
+    assert np.all(np.isfinite(x)) and np.abs(x).max() > 1e10  # it did run away
+    np.testing.assert_allclose(res.value, 0.5 * np.sum(np.asarray(a) * x**2) + 0.01 * np.abs(x).sum(),
+                               rtol=1e-12)
+    # one more step from there is no longer finite (the state is that of the failed step)
+    it = np.asarray(res.opt_state.iterate)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.all(np.isfinite(it)) or not np.isfinite(0.5 * np.sum(np.asarray(a) * it**2))

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gradopt._validation import INT32_MAX, check_bool, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
@@ -64,7 +65,10 @@ def minimize(
         the absolute one;
     * ``max_steps`` updates were taken (``Status.MAX_STEPS``);
     * the loss, gradient or parameters become non-finite (``Status.DIVERGED``);
-      the result then holds the last finite parameters.
+      ``params``, ``value``, ``grad_norm`` and ``aux`` then belong to the last
+      finite iterate, while ``opt_state`` is the optimizer's state after the
+      step that failed (it is not kept step by step: that copy cost up to a
+      quarter of an L-BFGS step).
 
     Any optax transformation works. The loop passes ``value``, ``grad`` and
     ``value_fn`` (``p -> fun(p, *args, **kwargs)``) as extra arguments, so line
@@ -130,7 +134,7 @@ def minimize(
     try:
         res = _LOOPS(fun, optimizer, bool(progress), bool(has_aux))(
             params, args, kwargs, penalty,
-            jnp.asarray(max_steps, jnp.int32), tol, jnp.asarray(bar, jnp.int32),
+            _int32(max_steps), tol, np.int32(bar),
         )
     except BaseException:
         if progress:
@@ -189,11 +193,19 @@ def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, 
             return crit <= tol
         return crit <= tol * jnp.maximum(1.0, global_norm(grad))
 
+    def finite_step(value, grad, params, crit):
+        """All of ``f``, its gradient and the parameters are finite."""
+        # Without a penalty ``crit = ||grad||`` is finite exactly when every
+        # entry of the gradient is (global_norm gives NaN or inf otherwise):
+        # one reduction fewer per step.
+        grad_ok = jnp.isfinite(crit) if penalty is None else tree_all_finite(grad)
+        return jnp.isfinite(value) & grad_ok & tree_all_finite(params)
+
     value, grad, aux = value_and_grad(params)
     crit = measure(params, grad)
     opt_state = opt.init(params)
     obj = objective(params, value)
-    ok0 = jnp.isfinite(value) & tree_all_finite(grad) & tree_all_finite(params)
+    ok0 = finite_step(value, grad, params, crit)
     status = jnp.where(
         ~ok0, Status.DIVERGED,
         jnp.where(small(crit, grad), Status.CONVERGED,
@@ -202,9 +214,10 @@ def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, 
     best_value = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
     every = _progress.every_for(max_steps)
 
+    x0 = current_iterate(opt_state, params)
     carry0 = dict(step=jnp.zeros([], jnp.int32), params=params, opt_state=opt_state,
                   value=value, grad=grad, aux=aux, crit=crit, status=status,
-                  best_params=params, best_value=best_value)
+                  last=x0, best_params=params, best_value=best_value)
 
     def cond(c):
         return c["status"] == Status.RUNNING
@@ -219,38 +232,41 @@ def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, 
         new_value, new_grad, new_aux = evaluate(new_params, new_state, c)
         new_crit = measure(new_params, new_grad)
         step = c["step"] + 1
-        finite = jnp.isfinite(new_value) & tree_all_finite(new_grad) & tree_all_finite(new_params)
+        finite = finite_step(new_value, new_grad, new_params, new_crit)
         status = jnp.where(
             ~finite, Status.DIVERGED,
             jnp.where(small(new_crit, new_grad), Status.CONVERGED,
                       jnp.where(step >= max_steps, Status.MAX_STEPS, Status.RUNNING)),
         ).astype(jnp.int32)
-        keep = lambda new, old: jax.tree_util.tree_map(
-            lambda a, b: jnp.where(finite, a, b), new, old
+        select = lambda flag, new, old: jax.tree_util.tree_map(
+            lambda a, b: jnp.where(flag, a, b), new, old
         )
         new_obj = objective(new_params, new_value)
         better = finite & (new_obj < c["best_value"])
         if progress:
             _progress.report(bar, step, max_steps, new_obj, every)
+        # Only what the result reports is kept from the last finite step (the
+        # iterate, its value, aux and optimality measure); the loop stops at the
+        # first non-finite one, so the optimizer state and gradient are carried
+        # as they come (docs/guide.md, "Divergence").
         return dict(
             step=step,
-            params=keep(new_params, c["params"]),
-            opt_state=keep(new_state, c["opt_state"]),
+            params=new_params,
+            opt_state=new_state,
             value=jnp.where(finite, new_value, c["value"]),
-            grad=keep(new_grad, c["grad"]),
-            aux=keep(new_aux, c["aux"]),
+            grad=new_grad,
+            aux=select(finite, new_aux, c["aux"]),
             crit=jnp.where(finite, new_crit, c["crit"]),
             status=status,
-            best_params=jax.tree_util.tree_map(
-                lambda a, b: jnp.where(better, a, b), new_params, c["best_params"]
-            ),
+            last=select(finite, current_iterate(new_state, new_params), c["last"]),
+            best_params=select(better, new_params, c["best_params"]),
             best_value=jnp.where(better, new_obj, c["best_value"]),
         )
 
     c = jax.lax.while_loop(cond, body, carry0)
-    x = current_iterate(c["opt_state"], c["params"])
+    x = c["last"]
     aux = c["aux"]
-    if x is c["params"]:
+    if current_iterate(opt_state, None) is None:  # no iterate field: f was evaluated at x
         final_value = objective(x, c["value"])
     elif has_aux:
         smooth, aux = f_aux(x)
@@ -270,6 +286,11 @@ def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, 
         opt_state=c["opt_state"],
         aux=aux,
     )
+
+
+def _int32(n):
+    """``n`` as an int32 the compiled loop takes without a device transfer of its own."""
+    return jnp.asarray(n, jnp.int32) if is_traced(n) else np.int32(n)
 
 
 def carried_value_and_grad(opt_state: Any, params: Any):
