@@ -150,7 +150,7 @@ def main():
         "state every step (L-BFGS's 2 x 10 x p memory; that copy was ~0.25x of a Rosenbrock",
         "step). Dropping the two selects as an experiment did not move the ratios beyond the",
         "run-to-run noise, which on this shared 2-core VM is +-0.1 (the same commit measured",
-        "1.13-1.17x, 1.13-1.22x and 1.22-1.32x on the three problems in three runs). Rerun",
+        "1.13-1.19x, 1.11-1.22x and 1.20-1.32x on the three problems in four runs). Rerun",
         "`python benchmarks/minimize_overhead.py` for fresh figures.",
     ]
     write_section("minimize_overhead", "\n".join(lines))
