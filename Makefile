@@ -40,18 +40,21 @@ $(MIN_VENV)/.test: pyproject.toml .ci/min_pins.py
 demo: $(VENV)/.examples
 	$(PY) examples/quickstart.py
 
-# `make test` skips the tests marked slow (scikit-learn's check_estimator suites of the
-# GLM estimators: one compile per dataset shape); `make test-slow` runs only those. CI
-# (.ci/run) runs both. Test files are spread over two processes (pytest-xdist, one file
-# per process at a time): most of the suite's time is XLA compilation, one core each.
+# `make test` skips the tests marked slow; `make test-slow` runs only those: scikit-learn's
+# check_estimator suites (one compile per dataset shape) and the docs tier (every docstring
+# example and every code block of docs/*.md, run as written). CI (.ci/run) runs both, and
+# `make test-min`. Test files are spread over two processes (pytest-xdist, one file per
+# process at a time): most of the suite's time is XLA compilation, one core each.
+PYTEST_ARGS := -n 2 --dist loadfile
+
 test: $(VENV)/.test
-	$(PY) -m pytest tests -m "not slow" -n 2 --dist loadfile
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.test
-	$(PY) -m pytest tests -m slow
+	$(PY) -m pytest tests -m slow $(PYTEST_ARGS)
 
 test-min: $(MIN_VENV)/.test
-	$(MIN_PY) -m pytest tests
+	$(MIN_PY) -m pytest tests $(PYTEST_ARGS)
 
 examples: $(VENV)/.examples
 	@for f in examples/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -22,6 +22,10 @@ import pytest
 
 from _compat import enable_x64
 
+# The slow tier (`make test-slow`, run by CI): these runs compile every documented
+# example again, in float32, and are a check of the docs more than of the code.
+pytestmark = pytest.mark.slow
+
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^( *)```python[^\n]*\n(.*?)^\1```", re.S | re.M)  # also indented (in lists)
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(.*?)\s*-->\s*$")

@@ -15,6 +15,10 @@ import pytest
 import gradopt
 from _compat import enable_x64
 
+# The slow tier (`make test-slow`, run by CI): these runs compile every documented
+# example again, in float32, and are a check of the docs more than of the code.
+pytestmark = pytest.mark.slow
+
 MODULES = sorted(
     m.name for m in pkgutil.walk_packages(gradopt.__path__, prefix="gradopt.")
 )

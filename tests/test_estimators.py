@@ -30,6 +30,7 @@ def _expected_failed_checks(estimator):
     return {}
 
 
+@pytest.mark.slow  # ~1.5 min of CPU (one compile per check's dataset shape): `make test-slow`
 @parametrize_with_checks(
     [Lasso(), ElasticNet(), GroupLasso(), SparseLogisticRegression()],
     expected_failed_checks=_expected_failed_checks,

@@ -267,6 +267,7 @@ def test_traced_hyperparameters_are_not_checked():
     np.testing.assert_allclose(out, 2.0)
 
 
+@pytest.mark.slow  # the docs tier, with tests/test_docstrings.py
 def test_docstring_examples():
     # docstrings show float32 outputs: run them in a fresh process without x64
     files = [os.path.join(os.path.dirname(prox.__file__), f) for f in

@@ -581,7 +581,7 @@ def group_lasso(
         >>> X = rng.standard_normal((50, 6)); w = np.array([1.0, -1.0, 0, 0, 0, 0])
         >>> y = X @ w + 0.01 * rng.standard_normal(50)
         >>> res = gradopt.group_lasso(X, y, 0.1, [[0, 1], [2, 3], [4, 5]])
-        >>> [round(float(c), 1) for c in res.coef]
+        >>> [round(float(c), 1) + 0.0 for c in res.coef]  # + 0.0: no "-0.0"
         [0.9, -0.9, 0.0, 0.0, 0.0, 0.0]
     """
     _group_check_common(alpha, tol, max_iter)
