@@ -10,6 +10,7 @@ import numpy as np
 
 from gradopt._validation import INT32_MAX, check_bool, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
+from gradopt.solve import implicit
 from gradopt.solve import progress as _progress
 from gradopt.solve._common import (
     check_data,
@@ -33,6 +34,7 @@ def minimize(
     penalty: Penalty | None = None,
     progress: bool = False,
     has_aux: bool = False,
+    adjoint: str = "auto",
     **kwargs: Any,
 ) -> Result:
     r"""Minimize ``F(x) = fun(x, *args, **kwargs) [+ penalty(x)]`` with ``optimizer``.
@@ -101,6 +103,22 @@ def minimize(
         ``jax.value_and_grad(..., has_aux=True)``); ``aux`` is any pytree of
         arrays, and ``Result.aux`` is its value at ``Result.params``. The
         optimizer's ``value_fn`` sees the value only.
+      adjoint: the linear solver of implicit differentiation (below): ``"auto"``
+        (a dense solve up to 1000 unknowns, else CG without a penalty and GMRES
+        with one), ``"direct"``, ``"cg"`` or ``"gmres"``.
+
+    Derivatives. ``jax.grad``, ``jax.vjp``, ``jax.jvp``, ``jax.jacrev``,
+    ``jax.jacfwd`` (and their ``vmap``) of ``Result.params``, ``value`` and
+    ``aux`` with respect to ``args``, ``kwargs`` and the fields of ``penalty``
+    are taken by implicit differentiation of the optimality condition
+    (``grad f(x) = 0``, or ``x = prox_g(x - grad f(x))`` with a penalty) at
+    the returned point, never through the iterations
+    (:mod:`gradopt.solve.implicit`). They are exact at an exact solution, so
+    solve to a tolerance that matches the accuracy you need. The initial
+    ``params`` get a zero derivative, as do ``best_params``, ``best_value``,
+    ``grad_norm`` and ``opt_state``. A strength held inside the *optimizer*
+    (``proximal_gradient(lr, prox.l1(a))``) is not differentiated: pass the
+    penalty as ``penalty=`` too and differentiate that one's fields.
 
     Returns:
       A :class:`Result`.
@@ -121,6 +139,8 @@ def minimize(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
     check_bool("has_aux", has_aux)
+    if not isinstance(adjoint, str) or adjoint not in implicit.LINEAR_SOLVERS:
+        raise ValueError(f"adjoint must be one of {implicit.LINEAR_SOLVERS}, got {adjoint!r}.")
     check_bool("progress", progress)
     if not is_traced(max_steps):
         max_steps = check_int("max_steps", max_steps, 0, INT32_MAX)
@@ -132,7 +152,7 @@ def minimize(
 
     bar = _progress.open_bar("steps") if progress else -1
     try:
-        res = _LOOPS(fun, optimizer, bool(progress), bool(has_aux))(
+        res = _LOOPS(fun, optimizer, bool(progress), bool(has_aux), adjoint)(
             params, args, kwargs, penalty,
             _int32(max_steps), tol, np.int32(bar),
         )
@@ -146,7 +166,8 @@ def minimize(
     return res
 
 
-def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, tol, bar):
+def _iterate(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, tol, bar):
+    """The iterations (a ``lax.while_loop``); returns the final carry."""
     if has_aux:
         f_aux = lambda p: fun(p, *args, **kwargs)
         f = lambda p: f_aux(p)[0]
@@ -263,16 +284,42 @@ def _run(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, 
             best_value=jnp.where(better, new_obj, c["best_value"]),
         )
 
-    c = jax.lax.while_loop(cond, body, carry0)
-    x = c["last"]
-    aux = c["aux"]
-    if current_iterate(opt_state, None) is None:  # no iterate field: f was evaluated at x
-        final_value = objective(x, c["value"])
-    elif has_aux:
-        smooth, aux = f_aux(x)
-        final_value = objective(x, smooth)
+    return jax.lax.while_loop(cond, body, carry0)
+
+
+def _run(fun, opt, progress, has_aux, adjoint, params, args, kwargs, penalty, max_steps, tol, bar):
+    """The iterations on the values of the data, then the solution made differentiable.
+
+    The loop sees ``stop_gradient`` of everything, so no derivative is ever
+    taken through it (reverse mode could not: it is a ``while_loop``); the
+    returned ``params`` get their derivative from the optimality condition
+    (:mod:`gradopt.solve.implicit`), and ``value`` and ``aux`` from ``fun``
+    evaluated once more at them.
+    """
+    sg = jax.lax.stop_gradient
+    c = _iterate(fun, opt, progress, has_aux, sg(params), sg(args), sg(kwargs), sg(penalty),
+                 max_steps, tol, bar)
+    def value_and_aux(x, theta):
+        """``(F(x), aux)`` for ``theta = (args, kwargs, penalty)``."""
+        a, kw, pen = theta
+        out = fun(x, *a, **kw)
+        smooth, aux = out if has_aux else (out, None)
+        return (smooth if pen is None else smooth + pen.value(x)), aux
+
+    theta = (args, kwargs, penalty)
+    def F(x, theta):
+        a, kw, pen = theta
+        grad_f = jax.grad(lambda p: value_and_aux(p, (a, kw, None))[0])
+        return implicit.optimality(grad_f, pen)(x)
+
+    x = implicit.differentiable_root(F, params, c["last"], theta, adjoint, symmetric=penalty is None)
+    if current_iterate(c["opt_state"], None) is None:  # no iterate field: f was evaluated at x
+        # the loop's value and aux, with the derivative of value_and_aux at x
+        final_value, aux = implicit.with_derivative(
+            (c["value"] if penalty is None else c["value"] + penalty.value(c["last"]), c["aux"]),
+            value_and_aux, x, theta)
     else:
-        final_value = objective(x, f(x))
+        final_value, aux = value_and_aux(x, theta)
     if progress:
         _progress.finish(bar, c["step"], max_steps, final_value)
     return Result(
