@@ -3,7 +3,6 @@ GeneralizedLinearEstimator; scikit-learn's checks and agreement with scikit-lear
 
 import warnings
 
-import jax
 import numpy as np
 import pytest
 import sklearn.linear_model as sklm
@@ -21,6 +20,7 @@ from gradopt.estimators import (
     SparseHuberRegressor,
     SparsePoissonRegressor,
 )
+from _compat import enable_x64
 
 
 @pytest.mark.slow  # ~6 min of CPU: every check's dataset shape compiles the engine
@@ -221,7 +221,7 @@ def test_float32_when_x64_is_disabled():
     for est, target in [(MultiTaskLasso(alpha=0.1), Y), (SparseHuberRegressor(alpha=0.05), y),
                         (SparsePoissonRegressor(alpha=0.01), yc)]:
         ref = est.fit(X, target).coef_.copy()
-        with jax.enable_x64(False), warnings.catch_warnings():
+        with enable_x64(False), warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             est.fit(X, target)
         assert est.coef_.dtype == np.float32 and est.converged_

@@ -13,6 +13,9 @@ RNG = np.random.RandomState(0)
 N, P = 30, 5
 A = jnp.asarray(RNG.randn(N, P))
 B = jnp.asarray(RNG.randn(N))
+# One optimizer object for the whole file: minimize compiles its loop once per
+# (loss, optimizer) pair, so a new optax.lbfgs() per call would compile every call.
+LBFGS = optax.lbfgs()
 
 
 def ridge(w, A, b, lam):
@@ -21,11 +24,11 @@ def ridge(w, A, b, lam):
 
 def ridge_solution(lam, b=B, adjoint="auto", w0=None):
     w0 = jnp.zeros(P, jnp.result_type(b)) if w0 is None else w0
-    return gradopt.minimize(ridge, w0, optax.lbfgs(), A.astype(w0.dtype), b, lam,
+    return gradopt.minimize(ridge, w0, LBFGS, A.astype(w0.dtype), b, lam,
                             tol=1e-12, max_steps=500, adjoint=adjoint).params
 
 
-@pytest.mark.parametrize("adjoint", ["auto", "direct", "cg", "gmres"])
+@pytest.mark.parametrize("adjoint", ["direct", "cg"])  # "auto" is "direct" here; GMRES: the lasso test
 def test_ridge_closed_form_in_both_modes(adjoint):
     lam = 0.7
     H = A.T @ A + lam * jnp.eye(P)
@@ -50,10 +53,10 @@ def test_vjp_jvp_agree_and_vmap_of_grad_equals_a_loop():
     db = jnp.asarray(RNG.randn(N))
     _, jvp = jax.jvp(sol_b, (B,), (db,))
     assert abs(float(vjp(u)[0] @ db) - float(u @ jvp)) <= 1e-10 * max(1.0, abs(float(u @ jvp)))
-    lams = jnp.array([0.1, 1.0, 3.0])
+    lams = jnp.array([0.1, 3.0])
     g = lambda l: jnp.sum(ridge_solution(l) ** 2)
     np.testing.assert_allclose(jax.vmap(jax.grad(g))(lams), [jax.grad(g)(l) for l in lams], rtol=1e-9)
-    np.testing.assert_allclose(jax.jit(jax.grad(g))(0.5), jax.grad(g)(0.5), rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(jax.grad(g))(lams[1]), jax.grad(g)(lams[1]), rtol=1e-12)
 
 
 def test_initial_point_has_zero_derivative_and_value_follows_the_envelope_theorem():
@@ -61,7 +64,7 @@ def test_initial_point_has_zero_derivative_and_value_follows_the_envelope_theore
     J = jax.jacrev(lambda w0: ridge_solution(0.5, w0=w0))(w0)
     np.testing.assert_array_equal(J, np.zeros((P, P)))
     # d/db min_w f(w, b) = df/db at the solution = -(A w - b)
-    val = lambda b: gradopt.minimize(ridge, jnp.zeros(P), optax.lbfgs(), A, b, 0.5, tol=1e-12,
+    val = lambda b: gradopt.minimize(ridge, jnp.zeros(P), LBFGS, A, b, 0.5, tol=1e-12,
                                      max_steps=500).value
     w = ridge_solution(0.5)
     np.testing.assert_allclose(jax.grad(val)(B), -(A @ w - B), rtol=1e-9, atol=1e-12)
@@ -70,42 +73,44 @@ def test_initial_point_has_zero_derivative_and_value_follows_the_envelope_theore
 def test_aux_is_differentiable():
     f = lambda w, b: (ridge(w, A, b, 0.5), {"fit": A @ w, "steps_seen": jnp.int32(1)})
     H = A.T @ A + 0.5 * jnp.eye(P)
-    J = jax.jacrev(lambda b: gradopt.minimize(f, jnp.zeros(P), optax.lbfgs(), b, has_aux=True,
+    J = jax.jacrev(lambda b: gradopt.minimize(f, jnp.zeros(P), LBFGS, b, has_aux=True,
                                               tol=1e-12, max_steps=500).aux["fit"])(B)
     np.testing.assert_allclose(J, A @ jnp.linalg.solve(H, A.T), rtol=1e-7, atol=1e-11)
 
 
-def lasso_solution(X, y, alpha, alpha_opt, steps=20000, adjoint="auto"):
-    """(1/(2n))||y - Xw||^2 + alpha ||w||_1 by FISTA; the optimizer uses alpha_opt (a float)."""
-    n = X.shape[0]
-    f = lambda w, X, y: 0.5 / n * jnp.sum((y - X @ w) ** 2)
-    L = float(jnp.linalg.eigvalsh(X.T @ X).max()) / n
-    opt = gradopt.proximal_gradient(1.0 / L, prox.l1(alpha_opt), accelerate=True)
-    return gradopt.minimize(f, jnp.zeros(X.shape[1], X.dtype), opt, X, y, penalty=prox.l1(alpha),
-                            tol=1e-13, max_steps=steps, adjoint=adjoint).params
+def lasso_mse(w, X, y):
+    return 0.5 / X.shape[0] * jnp.sum((y - X @ w) ** 2)
+
+
+def lasso_solution(X, y, alpha, opt, adjoint="auto"):
+    """(1/(2n))||y - Xw||^2 + alpha ||w||_1 by FISTA (``opt`` holds the same alpha, as a float)."""
+    return gradopt.minimize(lasso_mse, jnp.zeros(X.shape[1], X.dtype), opt, X, y,
+                            penalty=prox.l1(alpha), tol=1e-13, max_steps=20000, adjoint=adjoint).params
 
 
 def test_lasso_on_its_support_closed_forms():
     X, y = A, B
     alpha = 0.3 * float(jnp.abs(X.T @ y).max()) / N  # 0.3 alpha_max
-    w = np.asarray(lasso_solution(X, y, alpha, alpha))
+    L = float(jnp.linalg.eigvalsh(X.T @ X).max()) / N
+    opt = gradopt.proximal_gradient(1.0 / L, prox.l1(alpha), accelerate=True)
+    w = np.asarray(lasso_solution(X, y, alpha, opt))
     S = np.flatnonzero(np.abs(w) > 1e-9)
     assert 0 < S.size < P
     XS = np.asarray(X)[:, S]
     G = XS.T @ XS
     ref_y = np.zeros((P, N))
     ref_y[S] = np.linalg.solve(G, XS.T)  # dw_S/dy = (X_S'X_S)^-1 X_S', 0 off the support
-    np.testing.assert_allclose(jax.jacrev(lambda y: lasso_solution(X, y, alpha, alpha))(y), ref_y,
+    np.testing.assert_allclose(jax.jacrev(lambda y: lasso_solution(X, y, alpha, opt))(y), ref_y,
                                atol=1e-9)
     ref_a = np.zeros(P)
     ref_a[S] = -N * np.linalg.solve(G, np.sign(w[S]))  # dw_S/dalpha = -n (X_S'X_S)^-1 sign(w_S)
-    np.testing.assert_allclose(jax.grad(lambda a: lasso_solution(X, y, a, alpha).sum())(alpha),
+    np.testing.assert_allclose(jax.grad(lambda a: lasso_solution(X, y, a, opt).sum())(alpha),
                                ref_a.sum(), rtol=1e-8)
-    np.testing.assert_allclose(jax.jacfwd(lambda a: lasso_solution(X, y, a, alpha))(alpha), ref_a,
+    np.testing.assert_allclose(jax.jacfwd(lambda a: lasso_solution(X, y, a, opt))(alpha), ref_a,
                                atol=1e-8)
     # the non-symmetric fixed-point system by GMRES (reverse mode)
     np.testing.assert_allclose(
-        jax.jacrev(lambda y: lasso_solution(X, y, alpha, alpha, adjoint="gmres"))(y), ref_y, atol=1e-7)
+        jax.jacrev(lambda y: lasso_solution(X, y, alpha, opt, adjoint="gmres"))(y), ref_y, atol=1e-7)
 
 
 def test_matches_finite_differences_logistic_l2_in_float64():
@@ -116,7 +121,7 @@ def test_matches_finite_differences_logistic_l2_in_float64():
         return jnp.mean(jnp.logaddexp(0.0, z) - t * z) + 0.5 * lam * w @ w
 
     def sol(lam, X):
-        return gradopt.minimize(loss, jnp.zeros(P), optax.lbfgs(), X, labels, lam, tol=1e-13,
+        return gradopt.minimize(loss, jnp.zeros(P), LBFGS, X, labels, lam, tol=1e-13,
                                 max_steps=1000).params
 
     lam, eps = 0.05, 1e-6
@@ -141,4 +146,4 @@ def test_float32():
 
 def test_adjoint_is_checked():
     with pytest.raises(ValueError, match="adjoint"):
-        gradopt.minimize(ridge, jnp.zeros(P), optax.lbfgs(), A, B, 0.1, adjoint="unrolled")
+        gradopt.minimize(ridge, jnp.zeros(P), LBFGS, A, B, 0.1, adjoint="unrolled")
