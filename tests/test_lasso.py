@@ -87,6 +87,7 @@ def test_lasso_matches_sklearn(name, fit_intercept, reg):
     np.testing.assert_allclose(b, ref.intercept_, atol=1e-4 * max(1.0, abs(ref.intercept_)))
 
 
+@pytest.mark.slow  # two 300-feature problems to tol 1e-10: the slow tier
 def test_large_support_finishes_on_the_full_gram(monkeypatch):
     """p > 256 with a support that outgrows half the features: the driver grows
     the working set, then finishes on the full Gram matrix (warm-started)."""
@@ -421,6 +422,7 @@ def _small_problems(k, n=40, p=12, seed=0):
     return Xs, Ys
 
 
+@pytest.mark.slow  # many batched compiles: the slow tier
 def test_batch_equals_one_by_one():
     Xs, Ys = _small_problems(6)
     alphas = np.linspace(0.02, 0.2, 6)
