@@ -276,7 +276,11 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     tiny = jnp.finfo(data.XT.dtype).tiny
 
     def sweep(r, c):
-        it, G, change = c
+        # W's write is deferred to the next step (``pending``): reading a row after the
+        # in-place write lets XLA update W in place; a read of the old W after the write
+        # would make it copy W, O(p) per coordinate
+        it, G, change, pending = c
+        W = it.W.at[pending[0]].set(pending[1])
         blk = ws[r]
         rows = data.idx[blk]
         Lk = L[blk]
@@ -284,7 +288,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
             xb = lax.dynamic_index_in_dim(data.XT, rows[0], 0, keepdims=True)  # (1, n)
         else:
             xb = jnp.where(data.valid[blk][:, None], data.XT[rows], 0.0)  # (g, n)
-        wb = it.W[rows]
+        wb = W[rows]
         grad_b = xb @ G
         if fit_intercept:
             mub = mu[rows]
@@ -294,7 +298,6 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         keep = (Lk > 0) & data.valid[blk][:, None]
         new = jnp.where(keep, new, wb)
         d = new - wb
-        W = it.W.at[rows].set(new)
         dZ = xb.T @ d
         b = it.b
         if fit_intercept:
@@ -302,9 +305,14 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
             dZ, b = dZ + db, b + db
         Z = it.Z + dZ
         G = G + model.h * dZ if datafit.newton else _model_grad(datafit, data, model, Z)
-        it = Iterate(W, b, Z)
         change = jnp.maximum(change, Lk * jnp.sqrt(jnp.sum(d * d)))
-        return it, G, change
+        return Iterate(W, b, Z), G, change, (rows, new)
+
+    def sweeps(it, G):
+        rows = data.idx[0]
+        c = (it, G, jnp.zeros((), G.dtype), (rows, it.W[rows]))
+        it, G, change, pending = lax.fori_loop(0, size, sweep, c)
+        return it._replace(W=it.W.at[pending[0]].set(pending[1])), G, change
 
     def intercept(it, G, change):
         q = jnp.sum(G, axis=0)
@@ -314,7 +322,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         return Iterate(it.W, it.b + db, Z), G, jnp.maximum(change, jnp.sqrt(jnp.sum(q * q)))
 
     def epoch(s: _Inner) -> _Inner:
-        c = lax.fori_loop(0, size, sweep, (s.it, s.G, jnp.zeros((), s.G.dtype)))
+        c = sweeps(s.it, s.G)
         if fit_intercept:
             c = intercept(*c)
         it, G, change = c
