@@ -215,7 +215,7 @@ def test_grid_search_over_penalties_matches_sklearn_lasso():
 
 
 def test_float32_when_x64_is_disabled():
-    X, Y = _multitask(n=50, p=8, seed=8)
+    X, Y = _multitask(seed=8)  # the default shape: the float64 references reuse compiled programs
     y = Y[:, 0]
     yc = np.random.default_rng(8).poisson(np.exp(0.3 * X[:, 0]))
     for est, target in [(MultiTaskLasso(alpha=0.1), Y), (SparseHuberRegressor(alpha=0.05), y),
