@@ -37,6 +37,7 @@ __all__ = ["glm", "glm_alpha_max"]
 
 DEFAULT_MAX_ITER = 100
 DEFAULT_MAX_EPOCHS = 1000
+HOST_PAD_MAX_BYTES = 1 << 22  # NumPy designs up to 4 MB are padded on the host
 
 
 def bucket(m: int) -> int:
@@ -87,9 +88,13 @@ def _per_feature(penalty, p_pad: int, dtype):
 
 
 def _pad(X, y, W0, n_pad, p_pad, dtype):
-    """``(XT, y, W0)`` padded to ``(p_pad, n_pad)``, ``(n_pad, k)``, ``(p_pad, k)``."""
+    """``(XT, y, W0)`` padded to ``(p_pad, n_pad)``, ``(n_pad, k)``, ``(p_pad, k)``.
+
+    Small NumPy data are padded on the host (no compile for a new shape); large ones by
+    a compiled transpose on the device, several times faster (``docs/glm.md``)."""
     n, p = X.shape
-    if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) and isinstance(W0, np.ndarray):
+    small = X.size * np.dtype(dtype).itemsize <= HOST_PAD_MAX_BYTES
+    if small and all(isinstance(a, np.ndarray) for a in (X, y, W0)):
         XT = np.zeros((p_pad, n_pad), dtype)
         XT[:p, :n] = X.T
         yp = np.zeros((n_pad,) + y.shape[1:], dtype)
