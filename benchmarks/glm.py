@@ -68,28 +68,27 @@ GROUP = 5  # group size
 TASKS = 5  # multitask: number of tasks
 warnings.filterwarnings("ignore")
 
-# What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this
-# after a run on a quiet machine.
+# What the recorded run showed (quiet 2-core machine, 2026-12-02, after the engine's
+# in-place coordinate writes and bisection working sets; earlier runs were on a loaded one).
 OBSERVATIONS = (
-    "Observed (two full runs on the loaded 2-core machine; single ratios moved by up to 2× "
-    "between them, to be confirmed on a quiet machine): gradopt is at or below skglm on the "
-    "tall and square problems (huber 2000×500, poisson 500×1000 and 2000×500, logistic "
-    "500×1000 and 2000×500, multitask 500×1000 and 2000×500, group 2000×500), near parity on huber and group 500×1000 (1.1–1.2× in this run), and "
-    "loses on the wide 200×5000 problems for every datafit (1.07–2.5× skglm in this run; "
-    "1.5–4.7× in the first run, except group at 0.89×), where the solutions are dense for the sample size (huber: 190 non-zeros for "
-    "n = 200; multitask: 520 active rows for n = 200). There gradopt's time hardly depends on "
-    "`tol` (measured separately): huber needs 16 outer iterations already at tol = 1e-3 "
-    "(gap 1.5e-4·P(0)) and 20 at 1e-6, multitask 11 at 1e-3 and 14 at 1e-6 (≈ 0.25 s each, "
-    "with `max_epochs` 100 or 1000 alike), so the cost is per outer iteration (working-set "
-    "growth and the inner solves on it), not the last digits. scikit-learn's MultiTaskLasso "
-    "(Cython cyclic block CD over all rows, no working set) beats gradopt and skglm on all "
-    "three multitask problems (1.5–4.2× gradopt). First calls compile one program per size "
-    "bucket and datafit (4.6–12 s here; 3.8–27 s in the loaded first run) against numba's one-off "
-    "compilation per problem type in skglm (15–35 s once, then only the solve time on new shapes). "
-    "scikit-learn's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does not reach "
-    "the gap target within the cap on logistic 200×5000 (in the first run on 500×1000 too); "
-    "its 'objective agreement' flag there is the solver stopping early, not a difference of "
-    "conventions: wherever a solver reached the target, objectives agree to ≤ 1e-14 relative."
+    "Observed (quiet 2-core machine; the previous recorded run was on a loaded one and "
+    "before the engine's in-place coordinate writes, bisection working sets and fixed "
+    "Lipschitz constants, so absolute times fell 2–4×): gradopt is faster than skglm on 8 "
+    "of 15 problems (poisson 500×1000 and 2000×500: 0.70× and 0.22×; huber 2000×500 0.49×; "
+    "logistic 2000×500 and 200×5000; all three multitask problems, 0.38–0.72×), near parity "
+    "on logistic 500×1000 and poisson 200×5000 (1.1×), and loses on huber 500×1000 (1.5×) "
+    "and 200×5000 (2.2×) and on the three group-lasso problems (1.3–2.2×). Huber has no "
+    "Newton model, so its coordinate steps use the curvature bound 1 (skglm's choice too) "
+    "and need more epochs where the solution is dense for the sample size (190 non-zeros "
+    "for n = 200). The group rows still run the old `gradopt.group_lasso` solver, not the "
+    "engine. scikit-learn's MultiTaskLasso (Cython cyclic block CD over all rows) is "
+    "1.1–3.1× faster than gradopt on the multitask problems. First calls compile one "
+    "program per size bucket and datafit: 2.2–4.2 s here, against numba's one-off "
+    "compilation per problem type in skglm (6–13 s once, then only the solve time on new "
+    "shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does "
+    "not reach the gap target within the cap on logistic 200×5000; its 'objective "
+    "agreement' flag there is the solver stopping early, not a difference of conventions: "
+    "wherever a solver reached the target, objectives agree to ≤ 1e-14 relative."
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")
