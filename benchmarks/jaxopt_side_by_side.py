@@ -109,3 +109,62 @@ wb = jnp.abs(a) + 0.1
 for name, Q in pairs["box_section"] and (("jaxopt", pairs["box_section"][0]), ("gradopt", pairs["box_section"][1])):
     line(f"box_section {name}", dist=f"{float(jnp.linalg.norm(Q - v)):.12f}",
          constraint_viol=fmt(jnp.abs(wb @ Q - 1.0)))
+
+# 6. Implicit differentiation: jaxopt's ridge and lasso hyperparameter examples
+# (diabetes, 2/3 train, 1/3 validation; the gradient of the validation loss with respect
+# to the regularization strength), with jaxopt's custom_root / implicit_diff=True and with
+# gradopt (minimize's implicit derivative; glm's), against the closed forms.
+from sklearn.datasets import load_diabetes  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+Xd, yd = load_diabetes(return_X_y=True)
+Xtr, Xval, ytr, yval = (jnp.asarray(a) for a in train_test_split(Xd, yd, test_size=0.33,
+                                                                  random_state=0))
+p_d = Xtr.shape[1]
+val_loss = lambda w: 0.5 * jnp.mean((Xval @ w - yval) ** 2)
+
+
+def ridge_objective(w, lam, X, y):
+    return 0.5 * jnp.mean((X @ w - y) ** 2) + 0.5 * lam * w @ w
+
+
+@jaxopt.implicit_diff.custom_root(jax.grad(ridge_objective))
+def ridge_jaxopt(init, lam, X, y):
+    n = X.shape[0]
+    return jnp.linalg.solve(X.T @ X / n + lam * jnp.eye(X.shape[1]), X.T @ y / n)
+
+
+lam = 0.01
+H = Xtr.T @ Xtr / Xtr.shape[0] + lam * jnp.eye(p_d)
+w_r = jnp.linalg.solve(H, Xtr.T @ ytr / Xtr.shape[0])
+ref = jax.grad(val_loss)(w_r) @ -jnp.linalg.solve(H, w_r)  # dw/dlam = -H^-1 w
+g_j = jax.grad(lambda l: val_loss(ridge_jaxopt(None, l, Xtr, ytr)))(lam)
+g_g = jax.grad(lambda l: val_loss(gradopt.minimize(ridge_objective, jnp.zeros(p_d), optax.lbfgs(),
+                                                   l, Xtr, ytr, tol=1e-12, max_steps=5000).params))(lam)
+line("ridge dV/dlam: closed form", value=f"{float(ref):.10e}")
+line("ridge dV/dlam: jaxopt custom_root", value=f"{float(g_j):.10e}", rel_err=fmt(abs(g_j - ref) / abs(ref)))
+line("ridge dV/dlam: gradopt minimize", value=f"{float(g_g):.10e}", rel_err=fmt(abs(g_g - ref) / abs(ref)))
+
+a_l = 0.05 * float(jnp.abs(Xtr.T @ ytr).max()) / Xtr.shape[0]
+pg_l = jaxopt.ProximalGradient(fun=jaxopt.objective.least_squares, prox=jaxopt.prox.prox_lasso,
+                               tol=1e-12, maxiter=100_000, implicit_diff=True)
+lasso_j = lambda a: pg_l.run(jnp.zeros(p_d), hyperparams_prox=a, data=(Xtr, ytr)).params
+glm_l = lambda a: gradopt.glm(Xtr, ytr, gradopt.datafits.quadratic(), prox.l1(a), tol=1e-14).coef
+w_l = glm_l(a_l)  # the closed form at the certified solution (gap <= 1e-14 P(0))
+S = np.flatnonzero(np.abs(np.asarray(w_l)) > 1e-8)
+XS = np.asarray(Xtr)[:, S]
+dw = np.zeros(p_d)
+dw[S] = -Xtr.shape[0] * np.linalg.solve(XS.T @ XS, np.sign(np.asarray(w_l)[S]))
+ref_l = float(jax.grad(val_loss)(w_l) @ dw)  # on the support: -n (X_S'X_S)^-1 sign(w_S)
+g_jl = jax.grad(lambda a: val_loss(lasso_j(a)))(a_l)
+L_d = float(jnp.linalg.norm(Xtr, 2) ** 2) / Xtr.shape[0]
+opt_l = gradopt.proximal_gradient(1 / L_d, prox.l1(a_l), accelerate=True)
+fista = lambda a: gradopt.minimize(f_ls, jnp.zeros(p_d), opt_l, Xtr, ytr, penalty=prox.l1(a),
+                                   tol=1e-12, max_steps=100_000).params
+g_gl = jax.grad(lambda a: val_loss(fista(a)))(a_l)
+g_cd = jax.grad(lambda a: val_loss(glm_l(a)))(a_l)
+line("lasso dV/dalpha: closed form (support)", value=f"{ref_l:.10e}", support=len(S))
+for name, v, w in [("jaxopt ProximalGradient", g_jl, lasso_j(a_l)),
+                   ("gradopt minimize+FISTA", g_gl, fista(a_l)), ("gradopt glm (CD)", g_cd, w_l)]:
+    line(f"lasso dV/dalpha: {name}", value=f"{float(v):.10e}",
+         rel_err=fmt(abs(v - ref_l) / abs(ref_l)), coef_diff=fmt(jnp.max(jnp.abs(w - w_l))))
