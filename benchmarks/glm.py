@@ -68,10 +68,12 @@ GROUP = 5  # group size
 TASKS = 5  # multitask: number of tasks
 warnings.filterwarnings("ignore")
 
-# What the recorded run showed (quiet 2-core machine, 2026-12-02, after the engine's
+# What the recorded run showed (2-core machine, slowed host, 2026-12-02, after the engine's
 # in-place coordinate writes and bisection working sets; earlier runs were on a loaded one).
 OBSERVATIONS = (
-    "Observed (quiet 2-core machine; the previous recorded run was on a loaded one and "
+    "Observed (2-core machine; this run was made while the host was slowed, its test suite "
+    "running at half speed at the time, so absolute times may be up to ~2× high while the "
+    "ratios, measured in one process, hold; the previous recorded run was also on a loaded host and "
     "before the engine's in-place coordinate writes, bisection working sets and fixed "
     "Lipschitz constants, so absolute times fell 2–4×): gradopt is faster than skglm on 8 "
     "of 15 problems (poisson 500×1000 and 2000×500: 0.70× and 0.22×; huber 2000×500 0.49×; "
