@@ -15,6 +15,8 @@ import pytest
 import gradopt
 from gradopt import datafits, prox
 
+from _fd import central_difference
+
 implicit = importlib.import_module("gradopt.solve.implicit")
 
 RNG = np.random.RandomState(0)
@@ -68,11 +70,11 @@ def test_logistic_with_intercept_matches_finite_differences():
         r = gradopt.glm(X, t, datafits.logistic(), prox.l1(a), fit_intercept=True, tol=1e-14)
         return jnp.concatenate([r.coef, r.intercept[None]])
 
-    a, eps = 0.2 * amax, 1e-6
-    fd = (sol(a + eps, X) - sol(a - eps, X)) / (2 * eps)
+    a = 0.2 * amax
+    fd = central_difference(lambda a: sol(a, X), a, 1.0)
     np.testing.assert_allclose(jax.jacfwd(sol)(a, X), fd, rtol=1e-5, atol=1e-8)
     dX = jnp.asarray(RNG.randn(N, P))
-    fd_X = (sol(a, X + eps * dX) - sol(a, X - eps * dX)) / (2 * eps)
+    fd_X = central_difference(lambda X: sol(a, X), X, dX)
     _, jvp = jax.jvp(lambda X: sol(a, X), (X,), (dX,))
     np.testing.assert_allclose(jvp, fd_X, rtol=1e-5, atol=1e-8)
     # reverse mode agrees with forward mode (<u, J dX>)
@@ -88,16 +90,15 @@ def test_weighted_l1_weights_and_elastic_net_ratio():
     def adaptive(v):  # alpha sum_j v_j |w_j|: per-feature strengths are penalty fields
         return gradopt.glm(X, Y, datafits.quadratic(), prox.l1(ALPHA * v), tol=1e-14).coef
 
-    eps = 1e-6
     d = jnp.asarray(RNG.randn(P))
-    fd = (adaptive(weights + eps * d) - adaptive(weights - eps * d)) / (2 * eps)
+    fd = central_difference(adaptive, weights, d)
     np.testing.assert_allclose(jax.jvp(adaptive, (weights,), (d,))[1], fd, rtol=1e-6, atol=1e-9)
     g = jax.grad(lambda v: jnp.sum(adaptive(v) ** 2))(weights)
     np.testing.assert_allclose(g @ d, jnp.sum(2 * adaptive(weights) * fd), rtol=1e-5)
 
     enet = lambda r: gradopt.glm(X, Y, datafits.quadratic(), prox.elastic_net(ALPHA, r),
                                  tol=1e-14).coef
-    fd = (enet(0.5 + eps) - enet(0.5 - eps)) / (2 * eps)
+    fd = central_difference(enet, 0.5, 1.0)
     np.testing.assert_allclose(jax.jacfwd(enet)(0.5), fd, rtol=1e-6, atol=1e-9)
 
 
@@ -106,8 +107,7 @@ def test_multitask_matches_finite_differences():
     Yk = jnp.asarray(RNG.randn(N, 3))
     sol = lambda Yk: gradopt.multitask_lasso(X, Yk, 0.1, tol=1e-14).coef
     dY = jnp.asarray(RNG.randn(N, 3))
-    eps = 1e-6
-    fd = (sol(Yk + eps * dY) - sol(Yk - eps * dY)) / (2 * eps)
+    fd = central_difference(sol, Yk, dY)
     np.testing.assert_allclose(jax.jvp(sol, (Yk,), (dY,))[1], fd, rtol=1e-6, atol=1e-9)
 
 
@@ -147,6 +147,5 @@ def test_other_datafits_match_finite_differences(name):
         df, t = datafits.huber(1.0), Y
     a = 0.2 * float(gradopt.glm_alpha_max(X, t, df))
     sol = lambda a: gradopt.glm(X, t, df, prox.l1(a), tol=1e-13).coef
-    eps = 1e-6
-    fd = (sol(a + eps) - sol(a - eps)) / (2 * eps)
+    fd = central_difference(sol, a, 1.0)
     np.testing.assert_allclose(jax.jacfwd(sol)(a), fd, rtol=1e-5, atol=1e-8)

@@ -512,8 +512,16 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
 # --------------------------------------------------------------------------- #
 
 
-def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: bool,
-                   adjoint: str = "auto") -> Solution:
+def solve_differentiable(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
+                         fit_intercept: bool) -> Solution:
+    """:func:`solve` on the inputs' ``stop_gradient``, with :func:`differentiable`'s
+    derivative with respect to ``data`` and ``penalty`` (the start ``W0`` gets none)."""
+    stopped = lax.stop_gradient((penalty, data, W0))
+    sol = solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept)
+    return differentiable(datafit, penalty, data, sol, fit_intercept)
+
+
+def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: bool) -> Solution:
     r"""``sol`` (found on ``stop_gradient`` inputs) with the derivative of its iterate and
     objective with respect to ``data.XT``, ``data.y`` and the penalty's strengths.
 
@@ -549,7 +557,7 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
     theta = (datafit, data, penalty, step)
     x_star = (sol.iterate.W, sol.iterate.b)
     W, b = implicit.differentiable_root(F, jax.tree_util.tree_map(jnp.zeros_like, x_star),
-                                        x_star, theta, adjoint, symmetric=False)
+                                        x_star, theta, "auto", symmetric=False)
     value = implicit.with_derivative(sol.cert.objective, objective, (W, b), theta)
     return sol._replace(iterate=Iterate(W, b, sol.iterate.Z),
                         cert=sol.cert._replace(objective=value))

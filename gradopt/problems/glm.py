@@ -201,19 +201,16 @@ def glm(
     data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, init, multitask=False)
     _check_penalty(penalty, p)
     penalty = _per_feature(penalty, data.XT.shape[0], dtype)
-    return _result(_solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
-                          bool(fit_intercept)), p, squeeze)
+    # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
+    solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
+    sol = solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
+                fit_intercept=bool(fit_intercept))
+    return _result(sol, p, squeeze)
 
 
-def _solve(datafit, penalty, data, W0, tol, max_iter, max_epochs, fit_intercept):
-    """``engine.solve``; when an input is traced (``jax.grad``, ``jax.jvp``...), on the
-    inputs' ``stop_gradient``, with the implicit derivative added (the start gets none)."""
-    if not any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves((data, penalty, W0))):
-        return engine.solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
-                            fit_intercept=fit_intercept)
-    stopped = jax.lax.stop_gradient((penalty, data, W0))
-    sol = engine.solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept)
-    return engine.differentiable(datafit, penalty, data, sol, fit_intercept)
+def any_traced(tree) -> bool:
+    """Whether any leaf of ``tree`` is a JAX tracer."""
+    return any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves(tree))
 
 
 def _result(sol: engine.Solution, p: int, squeeze: bool) -> SparseResult:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from gradopt._validation import check_scalar, is_traced
+from gradopt._validation import check_scalar
 from gradopt.datafits import huber, poisson, quadratic
 from gradopt.problems import _inputs, engine
 from gradopt.problems._result import SparseResult
@@ -36,6 +36,7 @@ from gradopt.problems.glm import (
     _check_penalty,
     _per_feature,
     _prepare,
+    any_traced,
     glm,
     glm_alpha_max,
 )
@@ -186,9 +187,8 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
     if not _inputs.is_traced(alphas_arr) and np.any(np.asarray(alphas_arr) < 0):
         raise ValueError("alphas must be >= 0.")
     _check_penalty(penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0), p)
-    traced = any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves((data, alphas_arr)))
     sols = _path(datafit, penalty, data, W0, jnp.asarray(alphas_arr, dtype), tol, max_iter,
-                 max_epochs, bool(fit_intercept), traced)
+                 max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)))
     coef = sols.iterate.W[:, :p]
     b = sols.iterate.b
     if squeeze:
@@ -202,15 +202,9 @@ def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_int
           differentiable):
     def step(W, a):
         pen = _per_feature(penalty(a), data.XT.shape[0], data.XT.dtype)
-        if not differentiable:
-            sol = engine.solve(datafit, pen, data, W, tol, max_iter, max_epochs,
-                               fit_intercept=fit_intercept)
-            return sol.iterate.W, sol
-        # the solves run on stop_gradient inputs (the warm start carries no derivative)
-        stopped = jax.lax.stop_gradient((pen, data, W))
-        sol = engine.solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept)
-        sol = engine.differentiable(datafit, pen, data, sol, fit_intercept)
-        return jax.lax.stop_gradient(sol.iterate.W), sol
+        solve = engine.solve_differentiable if differentiable else engine.solve
+        sol = solve(datafit, pen, data, W, tol, max_iter, max_epochs, fit_intercept=fit_intercept)
+        return lax.stop_gradient(sol.iterate.W), sol  # the warm start carries no derivative
 
     _, sols = lax.scan(step, W0, alphas)
     return sols
