@@ -152,4 +152,83 @@ def test_float32():
 
 def test_adjoint_is_checked():
     with pytest.raises(ValueError, match="adjoint"):
-        gradopt.minimize(ridge, jnp.zeros(P), LBFGS, A, B, 0.1, adjoint="unrolled")
+        gradopt.minimize(ridge, jnp.zeros(P), LBFGS, A, B, 0.1, adjoint="backprop")
+    with pytest.raises(ValueError, match="concrete max_steps"):
+        jax.jit(lambda m: gradopt.minimize(ridge, jnp.zeros(P), DESCENT, A, B, 0.1, max_steps=m,
+                                           adjoint="unrolled").params)(10)
+
+
+def test_penalty_held_by_the_optimizer_may_be_traced():
+    """The issue's natural code: the strength is differentiated in the optimizer and in penalty=."""
+    X, y = A, B
+    amax = float(jnp.abs(X.T @ y).max()) / N
+    L = float(jnp.linalg.eigvalsh(X.T @ X).max()) / N
+
+    def val(a):
+        opt = gradopt.proximal_gradient(1.0 / L, prox.l1(a), accelerate=True)
+        w = gradopt.minimize(lasso_mse, jnp.zeros(P), opt, X, y, penalty=prox.l1(a), tol=1e-13,
+                             max_steps=20000).params
+        return jnp.sum(w ** 2)
+
+    a = 0.3 * amax
+    fd = central_difference(val, a, 1.0)
+    np.testing.assert_allclose(jax.grad(val)(a), fd, rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(jax.grad(val))(a), fd, rtol=1e-6)
+    np.testing.assert_allclose(jax.jacfwd(val)(a), fd, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- unrolled
+
+H_Q = jnp.array([[3.0, 1.0], [1.0, 2.0]])
+B_Q = jnp.array([1.0, -1.0])
+
+
+def quadratic(x, b):
+    return 0.5 * x @ H_Q @ x - b @ x
+
+
+def gd_closed_form(lr, x0, b, k):
+    """``x_k = x* + (I - lr H)^k (x0 - x*)``: ``k`` gradient steps on the quadratic."""
+    xs = jnp.linalg.solve(H_Q, b)
+    return xs + jnp.linalg.matrix_power(jnp.eye(2) - lr * H_Q, k) @ (x0 - xs)
+
+
+def test_unrolled_differentiates_the_iterations():
+    k, x0 = 20, jnp.array([1.0, 1.0])
+    learned = optax.inject_hyperparams(optax.sgd)  # the step size lives in the state
+    run = lambda lr, x0=x0, b=B_Q: gradopt.minimize(
+        quadratic, x0, learned(learning_rate=lr), b, max_steps=k, tol=0.0, adjoint="unrolled")
+    res = run(0.1)
+    assert int(res.steps) == k
+    np.testing.assert_allclose(res.params, gd_closed_form(0.1, x0, B_Q, k), rtol=1e-12)
+    # the step size, the initial point and the data, all through the iterations
+    jac = jax.jacrev(lambda t: run(*t).params)((0.1, x0, B_Q))
+    refs = jax.jacfwd(gd_closed_form, argnums=(0, 1, 2))(0.1, x0, B_Q, k)
+    for got, ref in zip(jac, refs):
+        np.testing.assert_allclose(got, ref, rtol=1e-10)
+    np.testing.assert_allclose(jax.jacfwd(lambda l: run(l).params)(0.1), refs[0], rtol=1e-10)
+    # a learning rate closed over by the optimizer, and vmap of the gradient
+    closed = lambda lr: jnp.sum(gradopt.minimize(quadratic, x0, optax.sgd(lr), B_Q, max_steps=k,
+                                                 tol=0.0, adjoint="unrolled").params)
+    lrs = jnp.array([0.05, 0.1])
+    ref = jax.vmap(jax.grad(lambda l: jnp.sum(gd_closed_form(l, x0, B_Q, k))))(lrs)
+    np.testing.assert_allclose(jax.vmap(jax.grad(closed))(lrs), ref, rtol=1e-10)
+
+
+def test_unrolled_stops_like_the_loop_and_agrees_with_implicit_at_convergence():
+    X, y = A, B
+    amax = float(jnp.abs(X.T @ y).max()) / N
+    L = float(jnp.linalg.eigvalsh(X.T @ X).max()) / N
+    opt = gradopt.proximal_gradient(1.0 / L, prox.l1(0.3 * amax), accelerate=True)
+    solve = lambda a, adjoint, steps: gradopt.minimize(
+        lasso_mse, jnp.zeros(P), opt, X, y, penalty=prox.l1(a), tol=1e-12, max_steps=steps,
+        adjoint=adjoint)
+    unrolled, looped = solve(0.3 * amax, "unrolled", 3000), solve(0.3 * amax, "auto", 3000)
+    assert unrolled.status_name == looped.status_name == "CONVERGED"
+    assert int(unrolled.steps) == int(looped.steps) < 3000  # later scan steps are skipped
+    np.testing.assert_allclose(unrolled.params, looped.params, rtol=1e-12)
+    np.testing.assert_allclose(unrolled.value, looped.value, rtol=1e-12)
+    # d w / d y through 3000 FISTA steps tends to the implicit derivative
+    J_unrolled = jax.jacrev(lambda y: solve(0.3 * amax, "unrolled", 3000).params)(y)
+    J_implicit = jax.jacrev(lambda y: solve(0.3 * amax, "auto", 3000).params)(y)
+    np.testing.assert_allclose(J_unrolled, J_implicit, atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -103,9 +104,11 @@ def minimize(
         ``jax.value_and_grad(..., has_aux=True)``); ``aux`` is any pytree of
         arrays, and ``Result.aux`` is its value at ``Result.params``. The
         optimizer's ``value_fn`` sees the value only.
-      adjoint: the linear solver of implicit differentiation (below): ``"auto"``
-        (a dense solve up to 1000 unknowns, else CG without a penalty and GMRES
-        with one), ``"direct"``, ``"cg"`` or ``"gmres"``.
+      adjoint: how derivatives of the solution are taken (below). Implicit
+        differentiation with the linear solver ``"auto"`` (a dense solve up
+        to 1000 unknowns, else CG without a penalty and GMRES with one),
+        ``"direct"``, ``"cg"`` or ``"gmres"``; or ``"unrolled"``: the
+        iterations themselves are differentiated.
 
     Derivatives. ``jax.grad``, ``jax.vjp``, ``jax.jvp``, ``jax.jacrev``,
     ``jax.jacfwd`` (and their ``vmap``) of ``Result.params``, ``value`` and
@@ -139,9 +142,12 @@ def minimize(
             f"penalty must be a gradopt.prox.Penalty (e.g. gradopt.prox.l1(0.1)), got {type(penalty).__name__}."
         )
     check_bool("has_aux", has_aux)
-    if not isinstance(adjoint, str) or adjoint not in implicit.LINEAR_SOLVERS:
-        raise ValueError(f"adjoint must be one of {implicit.LINEAR_SOLVERS}, got {adjoint!r}.")
+    if not isinstance(adjoint, str) or adjoint not in ADJOINTS:
+        raise ValueError(f"adjoint must be one of {ADJOINTS}, got {adjoint!r}.")
     check_bool("progress", progress)
+    unrolled = adjoint == "unrolled"
+    if unrolled and is_traced(max_steps):
+        raise ValueError("adjoint='unrolled' needs a concrete max_steps (the number of unrolled steps).")
     if not is_traced(max_steps):
         max_steps = check_int("max_steps", max_steps, 0, INT32_MAX)
     check_scalar("tol", tol, low=0.0)
@@ -152,7 +158,8 @@ def minimize(
 
     bar = _progress.open_bar("steps") if progress else -1
     try:
-        res = _LOOPS(fun, optimizer, bool(progress), bool(has_aux), adjoint)(
+        res = _LOOPS(fun, optimizer, bool(progress), bool(has_aux), adjoint,
+                     int(max_steps) if unrolled else None)(
             params, args, kwargs, penalty,
             _int32(max_steps), tol, np.int32(bar),
         )
@@ -166,8 +173,13 @@ def minimize(
     return res
 
 
-def _iterate(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_steps, tol, bar):
-    """The iterations (a ``lax.while_loop``); returns the final carry."""
+def _iterate(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty, max_steps, tol,
+             bar):
+    """The iterations; returns the final carry.
+
+    A ``lax.while_loop``, or with ``unroll`` steps a ``lax.scan`` whose steps
+    after the stop are skipped (reverse-mode differentiable).
+    """
     if has_aux:
         f_aux = lambda p: fun(p, *args, **kwargs)
         f = lambda p: f_aux(p)[0]
@@ -284,10 +296,14 @@ def _iterate(fun, opt, progress, has_aux, params, args, kwargs, penalty, max_ste
             best_value=jnp.where(better, new_obj, c["best_value"]),
         )
 
-    return jax.lax.while_loop(cond, body, carry0)
+    if unroll is None:
+        return jax.lax.while_loop(cond, body, carry0)
+    step = lambda c, _: (jax.lax.cond(cond(c), body, lambda c: c, c), None)
+    return jax.lax.scan(step, carry0, length=unroll)[0]
 
 
-def _run(fun, opt, progress, has_aux, adjoint, params, args, kwargs, penalty, max_steps, tol, bar):
+def _run(fun, opt, progress, has_aux, adjoint, unroll, params, args, kwargs, penalty, max_steps,
+         tol, bar):
     """The iterations on the values of the data, then the solution made differentiable.
 
     The loop sees ``stop_gradient`` of everything, so no derivative is ever
@@ -296,9 +312,11 @@ def _run(fun, opt, progress, has_aux, adjoint, params, args, kwargs, penalty, ma
     (:mod:`gradopt.solve.implicit`), and ``value`` and ``aux`` from ``fun``
     evaluated once more at them.
     """
-    sg = jax.lax.stop_gradient
-    c = _iterate(fun, opt, progress, has_aux, sg(params), sg(args), sg(kwargs), sg(penalty),
-                 max_steps, tol, bar)
+    if unroll is not None:
+        return _unrolled(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty,
+                         max_steps, tol, bar)
+    c = _undifferentiated(functools.partial(_iterate, fun, opt, progress, has_aux, None),
+                          params, args, kwargs, penalty, max_steps, tol, bar)
     def value_and_aux(x, theta):
         """``(F(x), aux)`` for ``theta = (args, kwargs, penalty)``."""
         a, kw, pen = theta
@@ -320,6 +338,42 @@ def _run(fun, opt, progress, has_aux, adjoint, params, args, kwargs, penalty, ma
             value_and_aux, x, theta)
     else:
         final_value, aux = value_and_aux(x, theta)
+    return _result(c, x, final_value, aux, progress, bar, max_steps)
+
+
+def _undifferentiated(loop, *inputs):
+    """``loop(*inputs)`` with no derivative flowing into it, from its inputs or its closure.
+
+    The inputs are ``stop_gradient``-ed; values the loss or the optimizer
+    close over (a penalty built from a differentiated strength inside
+    ``proximal_gradient``, a traced learning rate) are hoisted out of the
+    closure (``jax.closure_convert``) and ``stop_gradient``-ed too, so the
+    ``while_loop`` is never linearized (reverse mode cannot transpose one).
+    The loop is traced once either way: the conversion evaluates the traced
+    program instead of tracing it again.
+    """
+    sg = jax.lax.stop_gradient
+    inputs = sg(inputs)
+    converted, hoisted = jax.closure_convert(loop, *inputs)
+    return converted(*inputs, *sg(hoisted))
+
+
+def _unrolled(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty, max_steps, tol,
+              bar):
+    """The iterations differentiated as they are (``adjoint="unrolled"``)."""
+    c = _iterate(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty, max_steps,
+                 tol, bar)
+    x = c["last"]
+    if current_iterate(c["opt_state"], None) is None:  # f was evaluated at x
+        smooth, aux = c["value"], c["aux"]
+    else:
+        out = fun(x, *args, **kwargs)
+        smooth, aux = out if has_aux else (out, None)
+    final_value = smooth if penalty is None else smooth + penalty.value(x)
+    return _result(c, x, final_value, aux, progress, bar, max_steps)
+
+
+def _result(c, x, final_value, aux, progress, bar, max_steps):
     if progress:
         _progress.finish(bar, c["step"], max_steps, final_value)
     return Result(
@@ -372,3 +426,6 @@ def carried_value_and_grad(opt_state: Any, params: Any):
 
 
 _LOOPS = LoopCache(_run)
+#: The values of ``minimize(adjoint=...)``: implicit differentiation with a
+#: linear solver, or ``"unrolled"``.
+ADJOINTS = implicit.LINEAR_SOLVERS + ("unrolled",)
