@@ -6,6 +6,7 @@ import functools
 from typing import Any, Callable
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 
@@ -344,18 +345,21 @@ def _run(fun, opt, progress, has_aux, adjoint, unroll, params, args, kwargs, pen
 def _undifferentiated(loop, *inputs):
     """``loop(*inputs)`` with no derivative flowing into it, from its inputs or its closure.
 
-    The inputs are ``stop_gradient``-ed; values the loss or the optimizer
-    close over (a penalty built from a differentiated strength inside
-    ``proximal_gradient``, a traced learning rate) are hoisted out of the
-    closure (``jax.closure_convert``) and ``stop_gradient``-ed too, so the
-    ``while_loop`` is never linearized (reverse mode cannot transpose one).
-    The loop is traced once either way: the conversion evaluates the traced
-    program instead of tracing it again.
+    The inputs are ``stop_gradient``-ed, and so are the traced values the
+    loss or the optimizer close over (a penalty built from a differentiated
+    strength inside ``proximal_gradient``, a traced learning rate): the loop
+    is traced to a jaxpr whose traced constants are replaced by their
+    ``stop_gradient``, then evaluated. So the ``while_loop`` is never
+    linearized (reverse mode cannot transpose one), and it is traced once, as
+    before.
     """
     sg = jax.lax.stop_gradient
     inputs = sg(inputs)
-    converted, hoisted = jax.closure_convert(loop, *inputs)
-    return converted(*inputs, *sg(hoisted))
+    closed, out_shape = jax.make_jaxpr(loop, return_shape=True)(*inputs)
+    consts = [sg(c) if isinstance(c, jax.core.Tracer) else c for c in closed.consts]
+    run = jax.extend.core.jaxpr_as_fun(jax.extend.core.ClosedJaxpr(closed.jaxpr, consts))
+    out = run(*jax.tree_util.tree_leaves(inputs))
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), out)
 
 
 def _unrolled(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty, max_steps, tol,
