@@ -410,3 +410,18 @@ def test_diverged_accelerated_method_reports_its_last_finite_iterate():
     it = np.asarray(res.opt_state.iterate)
     with np.errstate(over="ignore", invalid="ignore"):
         assert not np.all(np.isfinite(it)) or not np.isfinite(0.5 * np.sum(np.asarray(a) * it**2))
+
+
+@pytest.mark.parametrize("penalty", [None, gradopt.prox.l1(1.0)])
+def test_huge_finite_gradient_is_neither_divergence_nor_convergence(penalty):
+    """``||grad||²`` overflows float32 at ``||grad|| > 1.8e19``: the loop tests entries instead."""
+    f = lambda x: jnp.sum(1e25 * x + 0.5 * x * x)  # gradient 1e25 + x, finite
+    res = gradopt.minimize(f, jnp.zeros(3, jnp.float32), gradopt.descent(1e-30), max_steps=2,
+                           penalty=penalty)
+    assert res.status_name == "MAX_STEPS"
+    if penalty is None:
+        np.testing.assert_allclose(res.grad_norm, 1e25 * np.sqrt(3), rtol=1e-6)
+    bad = lambda x: jnp.sum(jnp.where(x > 0, jnp.inf, 1.0) * x)  # an infinite gradient entry
+    res = gradopt.minimize(bad, jnp.array([0.0, 1.0]), gradopt.descent(0.1), max_steps=5,
+                           penalty=penalty)
+    assert res.status_name == "DIVERGED"
