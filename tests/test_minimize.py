@@ -425,3 +425,16 @@ def test_huge_finite_gradient_is_neither_divergence_nor_convergence(penalty):
     res = gradopt.minimize(bad, jnp.array([0.0, 1.0]), gradopt.descent(0.1), max_steps=5,
                            penalty=penalty)
     assert res.status_name == "DIVERGED"
+
+
+def test_max_steps_first_seen_under_jit_is_not_cached_as_a_tracer():
+    """``max_steps``/``tol`` become device scalars made once per value; one made while a
+    jit traces is that trace's tracer and must not be kept (a later call failed with
+    "Execution supplied 1 arguments but compiled program expected 3")."""
+    f = lambda w, lam: jnp.sum((w - 1.0) ** 2) + lam * w @ w
+    outer = lambda lam: jnp.sum(gradopt.minimize(f, jnp.zeros(3), gradopt.descent(0.1), lam,
+                                                 max_steps=77, tol=3.25e-7).params)
+    first = jax.jit(outer)(0.5)
+    g = jax.jit(jax.grad(outer))
+    np.testing.assert_allclose(g(0.5), g(0.5))
+    np.testing.assert_allclose(outer(0.5), first, rtol=1e-6)

@@ -120,9 +120,28 @@ def minimize(
     (:mod:`gradopt.solve.implicit`). They are exact at an exact solution, so
     solve to a tolerance that matches the accuracy you need. The initial
     ``params`` get a zero derivative, as do ``best_params``, ``best_value``,
-    ``grad_norm`` and ``opt_state``. A strength held inside the *optimizer*
-    (``proximal_gradient(lr, prox.l1(a))``) is not differentiated: pass the
-    penalty as ``penalty=`` too and differentiate that one's fields.
+    ``grad_norm`` and ``opt_state``. The optimizer may hold traced values (a
+    penalty ``proximal_gradient(lr, prox.l1(a))`` built from the
+    differentiated ``a``, a traced learning rate): the loop runs on their
+    values, and the implicit derivative does not depend on them (it is the
+    derivative of the solution, not of the path to it). So pass the
+    optimizer's penalty as ``penalty=`` too: its fields carry the derivative
+    (``jax.grad(lambda a: val(minimize(f, w0, proximal_gradient(lr,
+    prox.l1(a)), X, y, penalty=prox.l1(a)).params))`` is the natural code).
+
+    Unrolled derivatives (``adjoint="unrolled"``). The loop becomes a
+    ``lax.scan`` of exactly ``max_steps`` steps (a step after the loop has
+    stopped is skipped by a ``lax.cond`` and costs nothing), and JAX
+    differentiates through it, in forward and reverse mode: the derivative
+    of the iterate the method reached, including with respect to the
+    initial ``params`` and to values the optimizer holds (learning rates,
+    momentum, penalty strengths), as needed to learn a step size.
+    ``max_steps`` must be a concrete integer (it fixes the scan length, and a
+    new value compiles a new loop). Reverse mode stores every step's carry
+    (parameters, gradient and optimizer state): memory grows as
+    ``max_steps`` times their size. An optimizer whose update runs its own
+    ``while_loop`` (a line search: ``optax.lbfgs()``, backtracking) unrolls
+    in forward mode only.
 
     Returns:
       A :class:`Result`.
@@ -434,10 +453,27 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-@functools.lru_cache(maxsize=64)
+#: Device scalars made by :func:`_device_scalar`, at most ``MAX_DEVICE_SCALARS``.
+_DEVICE_SCALARS: dict = {}
+MAX_DEVICE_SCALARS = 64
+
+
 def _device_scalar(value, kind: str, x64: bool):
-    del x64  # part of the key: the dtype of a weak float follows it
-    return jnp.asarray(value) if kind == "weak_float" else jnp.asarray(value, kind)
+    """A device array for ``value``, made once per ``(value, kind, x64)``.
+
+    Not kept when made while a ``jax.jit`` is tracing: ``jnp.asarray`` then
+    gives that trace's tracer, which must not outlive it.
+    """
+    key = (value, kind, x64)  # x64: the dtype of a weak float follows it
+    found = _DEVICE_SCALARS.get(key)
+    if found is not None:
+        return found
+    made = jnp.asarray(value) if kind == "weak_float" else jnp.asarray(value, kind)
+    if not isinstance(made, jax.core.Tracer):
+        if len(_DEVICE_SCALARS) >= MAX_DEVICE_SCALARS:
+            _DEVICE_SCALARS.pop(next(iter(_DEVICE_SCALARS)))
+        _DEVICE_SCALARS[key] = made
+    return made
 
 
 def carried_value_and_grad(opt_state: Any, params: Any):
