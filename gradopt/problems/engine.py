@@ -102,6 +102,7 @@ class Solution(NamedTuple):
     n_iter: jax.Array
     status: jax.Array
     p0: jax.Array  # objective of the null model (the gap's scale)
+    n_epochs: jax.Array  # coordinate-descent epochs, all outer iterations together
 
 
 class _Outer(NamedTuple):
@@ -110,6 +111,7 @@ class _Outer(NamedTuple):
     n_iter: jax.Array
     status: jax.Array
     damping: jax.Array  # Levenberg-Marquardt term of the Newton model (inf: give up)
+    epochs: jax.Array  # coordinate-descent epochs so far
 
 
 class _Inner(NamedTuple):
@@ -134,6 +136,13 @@ def _blocks(fn, data: Data, *arrays):
         return fn(*[jnp.where(valid[:, None], x[idx], 0.0) for x in a], idx)
 
     return jax.vmap(one, in_axes=(0, 0) + (None,) * len(arrays))(data.idx, data.valid, *arrays)
+
+
+def _scatter_rows(data: Data, blocks, like):
+    """The inverse of gathering rows into blocks: ``(nb, g, k)`` block values written to the
+    rows of a ``(p, k)`` array like ``like`` (0 on rows in no block and for padding entries)."""
+    rows = jnp.where(data.valid, data.idx, like.shape[0])  # padding entries: dropped
+    return jnp.zeros_like(like).at[rows].set(blocks, mode="drop")
 
 
 def penalty_value(penalty, data: Data, W):
@@ -288,7 +297,7 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
 
 
 def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb, mu,
-           tol_in, max_epochs, fit_intercept: bool) -> Iterate:
+           tol_in, max_epochs, fit_intercept: bool) -> tuple[Iterate, jax.Array]:
     g = data.idx.shape[1]
     tiny = jnp.finfo(data.XT.dtype).tiny
 
@@ -362,7 +371,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
                 jnp.asarray(jnp.inf, data.XT.dtype), hist)
     s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
-    return s.it
+    return s.it, s.epoch
 
 
 # --------------------------------------------------------------------------- #
@@ -469,10 +478,10 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
         ws, size = _working_set(cert, data, s.it.W, ws_min)
         model = _model(datafit, data, s.it.Z, s.damping)
         L, Lb, mu = _curvatures(datafit, data, model, fit_intercept) if datafit.newton else fixed
-        cand = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
-                      INNER_RATIO * cert.kkt, max_epochs, fit_intercept)
+        cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
+                              INNER_RATIO * cert.kkt, max_epochs, fit_intercept)
         if not datafit.newton:  # steps of length 1/L_b already decrease F + G
-            return cand, s.damping
+            return cand, s.damping, epochs
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
         # no descent along the Newton direction (e.g. a saturated start where the Hessian
         # vanishes): damp the model (Levenberg-Marquardt) and retry; relax after a success
@@ -485,7 +494,7 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
         up = jnp.maximum(10.0 * s.damping, 1e-3 * scale)
         down = jnp.where(s.damping > 1e-6 * scale, 0.1 * s.damping, 0.0)
         damping = jnp.where(found, down, jnp.where(up > 1e12 * scale, jnp.inf, up))
-        return it, damping
+        return it, damping, epochs
 
     def body(s: _Outer) -> _Outer:
         # certify the current point; stop, or take one working-set / Newton step
@@ -494,17 +503,19 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
         ok = jnp.isfinite(cert.objective)  # else: report the last finite point
         last = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), (s.it, cert), s.last)
         running = status == Status.RUNNING
-        it, damping = lax.cond(running, step, lambda s, c: (s.it, s.damping), s, cert)
-        return _Outer(it, last, s.n_iter + running.astype(jnp.int32), status, damping)
+        it, damping, epochs = lax.cond(running, step, lambda s, c: (s.it, s.damping, zero),
+                                       s, cert)
+        return _Outer(it, last, s.n_iter + running.astype(jnp.int32), status, damping,
+                      s.epochs + epochs)
 
     zero = jnp.zeros((), jnp.int32)
     inf = jnp.asarray(jnp.inf, dtype)
     cert0 = Certificate(inf, inf, inf, jnp.full(data.idx.shape[:1], -jnp.inf, dtype), inf)
     s0 = _Outer(start, (start, cert0), zero, jnp.asarray(Status.RUNNING, jnp.int32),
-                jnp.zeros((), dtype))
+                jnp.zeros((), dtype), zero)
     s = lax.while_loop(lambda s: s.status == Status.RUNNING, body, s0)
     it, cert = s.last
-    return Solution(it, cert, s.n_iter, s.status, p0)
+    return Solution(it, cert, s.n_iter, s.status, p0, s.epochs)
 
 
 # --------------------------------------------------------------------------- #
@@ -537,7 +548,7 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
 
     model = _model(datafit, data, lax.stop_gradient(sol.iterate.Z))
     L, _, _ = lax.stop_gradient(_curvatures(datafit, data, model, False))
-    step = jnp.where(L > 0, 1.0 / jnp.where(L > 0, L, 1.0), 1.0)[:, None]  # (nb, 1): g == 1
+    step = jnp.where(L > 0, 1.0 / jnp.where(L > 0, L, 1.0), 1.0)  # (nb,): one per block
 
     # everything F and the objective read comes in through theta (no closed-over tracers:
     # custom_jvp / custom_vjp inside jit or scan cannot carry them)
@@ -545,9 +556,10 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
         W, b = x
         df, data, pen, step = theta
         u = df.gradient(data.y, data.XT.T @ W + b, data.mask)
-        moved = W - step * (data.XT @ u)
-        new = _blocks(lambda v, s, idx: pen.block_prox(v, s, idx), data, moved, step)
-        return W - new.reshape(W.shape), (jnp.sum(u, axis=0) if fit_intercept else b)
+        rows = lambda A: _blocks(lambda a, _: a, data, A)  # noqa: E731  (nb, g, k) blocks
+        moved = rows(W) - step[:, None, None] * rows(data.XT @ u)
+        new = jax.vmap(pen.block_prox)(moved, step, data.idx)
+        return W - _scatter_rows(data, new, W), (jnp.sum(u, axis=0) if fit_intercept else b)
 
     def objective(x, theta):
         W, b = x

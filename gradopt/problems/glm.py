@@ -58,6 +58,19 @@ def _singletons(p_pad: int, p: int):
     return np.arange(p_pad, dtype=np.int32)[:, None], (np.arange(p_pad) < p)[:, None]
 
 
+def _group_blocks(groups, p_pad: int):
+    """Blocks of rows ``(idx, valid)``, one per group (a list of index arrays), each padded
+    to the largest group with the index of the last padding feature, whose column and
+    coefficient are always 0 (so a block's gathered rows hold zeros there)."""
+    m = max(len(g) for g in groups)
+    idx = np.full((len(groups), m), p_pad - 1, np.int32)
+    valid = np.zeros((len(groups), m), bool)
+    for b, g in enumerate(groups):
+        idx[b, :len(g)] = g
+        valid[b, :len(g)] = True
+    return idx, valid
+
+
 def _check_penalty(penalty, p: int) -> None:
     missing = [m for m in ("block_prox", "block_dist", "block_dual_ratio", "block_conjugate",
                            "block_value") if not callable(getattr(penalty, m, None))]
@@ -114,8 +127,9 @@ def _pad_device(X, y, W0, n_pad, p_pad, dtype):
     return XT, yp, Wp
 
 
-def _prepare(X, y, datafit, init, multitask: bool):
-    """Validated, padded engine data; also ``(n, p, k, dtype, squeeze)``."""
+def _prepare(X, y, datafit, init, multitask: bool, groups=None):
+    """Validated, padded engine data; also ``(n, p, k, dtype, squeeze)``. Blocks are the
+    single features, or ``groups`` (a list of index arrays partitioning the features)."""
     if not isinstance(datafit, Datafit):
         raise TypeError(
             f"datafit must be a gradopt.datafits datafit (quadratic(), logistic(), huber(), "
@@ -132,9 +146,9 @@ def _prepare(X, y, datafit, init, multitask: bool):
     if squeeze:
         y = y[:, None]
         W0 = W0[:, None]
-    n_pad, p_pad = bucket(n), bucket(p)
+    n_pad, p_pad = bucket(n), bucket(p if groups is None else p + 1)  # groups: >= 1 padding
     XT, yp, Wp = _pad(X, y, W0, n_pad, p_pad, dtype)
-    idx, valid = _singletons(p_pad, p)
+    idx, valid = _singletons(p_pad, p) if groups is None else _group_blocks(groups, p_pad)
     mask = np.arange(n_pad) < n
     data = engine.Data(XT, yp, mask.astype(dtype), idx, valid)
     return data, Wp, (n, p, k, dtype, squeeze)
@@ -194,18 +208,29 @@ def glm(
         >>> bool(res.converged), np.flatnonzero(np.asarray(res.coef)).tolist()
         (True, [0, 1])
     """
+    sol, p, squeeze = solve_glm(X, y, datafit, penalty, fit_intercept=fit_intercept, tol=tol,
+                                max_iter=max_iter, max_epochs=max_epochs, init=init)
+    return _result(sol, p, squeeze)
+
+
+def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epochs, init,
+              groups=None) -> tuple[engine.Solution, int, bool]:
+    """:func:`glm`'s checks and solve: ``(engine solution, p, squeeze)``. ``groups`` (a list
+    of index arrays partitioning the features) makes blocks of features for a penalty whose
+    block protocol reads whole blocks (the group lasso's)."""
     _inputs.check_flag("fit_intercept", fit_intercept)
     _inputs.check_tol(tol)
     max_iter = _inputs.check_count("max_iter", max_iter, 0)
     max_epochs = _inputs.check_count("max_epochs", max_epochs, 1)
-    data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, init, multitask=False)
+    data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, init, multitask=False,
+                                                   groups=groups)
     _check_penalty(penalty, p)
     penalty = _per_feature(penalty, data.XT.shape[0], dtype)
     # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
     solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
     sol = solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
                 fit_intercept=bool(fit_intercept))
-    return _result(sol, p, squeeze)
+    return sol, p, squeeze
 
 
 def any_traced(tree) -> bool:

@@ -38,10 +38,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
+from gradopt.datafits import quadratic
 from gradopt.problems import _cd, _inputs
 from gradopt.problems import _workingset as _ws
 from gradopt.problems._gap import _dual_from_scalars
 from gradopt.problems._result import SparseResult
+from gradopt.problems.glm import _prepare, _result as _glm_result, any_traced, solve_glm
+from gradopt.problems.presets import _enet_or_l1, _path
+from gradopt.prox.sparse import elastic_net as _enet_penalty
+from gradopt.solve.result import Status
 
 __all__ = [
     "LassoPath",
@@ -341,7 +346,12 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
         w0 = _host_or_device(w0, dt)
     a1 = alpha * l1_ratio
     a2 = alpha * (1.0 - l1_ratio)
-    if solver == "jax" or any(is_traced(v) for v in (X, yj, alpha, l1_ratio, tol, w0)):
+    traced = any(is_traced(v) for v in (X, yj, alpha, l1_ratio, tol, w0))
+    if solver == "auto" and traced:  # differentiable: the engine, implicit derivatives
+        return engine_least_squares(
+            jnp.asarray(X, dt), yj, _enet_or_l1(alpha, l1_ratio), w0, fit_intercept=fit_intercept,
+            tol=tol, max_iter=max_iter, max_outer=max_outer)
+    if solver == "jax" or traced:
         Xj = jnp.asarray(X, dt)
         yj, w0 = jnp.asarray(yj, dt), jnp.asarray(w0, dt)
         K = ws_size if ws_size is not None else _default_ws_size(n, p)
@@ -380,6 +390,18 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
     return _result_jit(prep.x_mean, prep.y_mean, solved, np.asarray(tol_abs, dt))
 
 
+def engine_least_squares(X, y, penalty, init, *, fit_intercept, tol, max_iter, max_outer,
+                         groups=None) -> SparseResult:
+    """``1/(2n) ||y - X w - b||^2 + penalty(w)`` solved by the GLM engine (:func:`gradopt.glm`),
+    differentiable by implicit differentiation when an input is traced: the lasso family's
+    route for traced calls. Each of at most ``max_outer`` working-set iterations runs at
+    most ``max_iter`` coordinate-descent epochs; ``n_iter`` counts the epochs, all
+    iterations together, as the family's own solvers do."""
+    sol, p, squeeze = solve_glm(X, y, quadratic(), penalty, fit_intercept=fit_intercept, tol=tol,
+                                max_iter=max_outer, max_epochs=max_iter, init=init, groups=groups)
+    return _glm_result(sol, p, squeeze)._replace(n_iter=sol.n_epochs)
+
+
 _SOLVER_DOC = """
     Precision: the solve runs in float64 when ``jax_enable_x64`` is on and
     ``X`` or ``y`` is float64 (or integer), in float32 otherwise; the results
@@ -406,6 +428,14 @@ _SOLVER_DOC = """
     :func:`lasso_batch`); if the solution has more than ``ws_size`` non-zeros it
     reports ``converged=False``. The first call for a given shape compiles
     (seconds); later calls reuse the compiled code.
+
+    Derivatives: when ``X``, ``y``, ``alpha``, ``l1_ratio`` or ``init`` is traced
+    (``jax.grad``, ``jax.jvp``, ``jax.jit``, ``jax.vmap``...) and
+    ``solver="auto"``, the problem is solved by the GLM engine
+    (:func:`gradopt.glm`) and differentiated implicitly: the generalized
+    Jacobian, least squares' on the support and 0 off it (``init`` gets 0).
+    ``max_iter`` then bounds the epochs of each of at most ``max_outer``
+    working-set iterations and ``status`` is filled (``docs/lasso.md``).
 
     Returns:
       :class:`~gradopt.problems.SparseResult` with ``coef (p,)``,
@@ -523,7 +553,12 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
 
     Returns:
       :class:`LassoPath` ``(alphas, coefs (k, p), intercepts, duality_gaps,
-      n_iter, converged)`` as NumPy arrays.
+      n_iter, converged)`` as NumPy arrays (JAX arrays when an input is traced).
+
+    Derivatives: when ``X``, ``y``, ``alphas`` or ``l1_ratio`` is traced the path
+    is the GLM engine's (:func:`gradopt.glm_path`), differentiated implicitly at
+    every ``alpha`` (the generalized Jacobian on the support; the default grid is
+    differentiated with the data).
 
     Example::
 
@@ -540,24 +575,22 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
     X, y = _check_data(X, y)
     n, p = X.shape
     dt = _float_dtype(X, y)
+    if alphas is None and not is_traced(l1_ratio) and l1_ratio == 0:
+        raise ValueError("l1_ratio must be > 0 for the default alpha grid; pass alphas.")
+    if alphas is not None:
+        alphas = _check_alphas(alphas)
+    if any_traced((X, y, alphas, l1_ratio)):  # differentiable: the engine, implicit derivatives
+        return _engine_path(jnp.asarray(X, dt), jnp.asarray(y, dt), alphas, n_alphas, eps,
+                            l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                            max_outer=max_outer)
     prep, _ = _ws.prepare_t_jit(_ws.host_transpose(X, dt), jnp.asarray(y, dt), bool(fit_intercept))
     if alphas is None:
-        if l1_ratio == 0:
-            raise ValueError("l1_ratio must be > 0 for the default alpha grid; pass alphas.")
         corr = float(jnp.max(jnp.abs(prep.XT @ prep.y))) / n
         amax = corr / l1_ratio
         if amax <= 0:
             alphas = np.full(n_alphas, 0.0)
         else:
             alphas = np.geomspace(amax, amax * eps, num=n_alphas)
-    else:
-        alphas = _inputs.as_real_array("alphas", alphas)
-        if alphas.ndim != 1 or alphas.size == 0:
-            raise ValueError(f"alphas must be a non-empty 1-D array, got shape {alphas.shape}.")
-        alphas = np.asarray(alphas, dtype=np.float64)
-        if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
-            raise ValueError("alphas must be finite and >= 0.")
-        alphas = np.sort(alphas)[::-1]
     P0 = 0.5 * float(prep.y @ prep.y) / n
     tol_abs = tol * P0
     if p <= GRAM_MAX_P:  # the whole path in one compiled call (lax.scan)
@@ -592,6 +625,43 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
         n_iter=np.asarray(jnp.stack([jnp.asarray(i, jnp.int32) for i in iters])),
         converged=gaps <= tol_abs,
     )
+
+
+def _check_alphas(alphas):
+    """Given ``alphas``, checked (when concrete) and sorted in decreasing order."""
+    alphas = _inputs.as_real_array("alphas", alphas)
+    if alphas.ndim != 1 or alphas.size == 0:
+        raise ValueError(f"alphas must be a non-empty 1-D array, got shape {alphas.shape}.")
+    if is_traced(alphas):
+        return jnp.sort(alphas)[::-1]
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+        raise ValueError("alphas must be finite and >= 0.")
+    return np.sort(alphas)[::-1]
+
+
+def _enet_pair(a):
+    """The penalty of one step of the engine's path: ``a = (alpha, l1_ratio)``."""
+    return _enet_penalty(a[0], a[1])
+
+
+def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, max_iter,
+                 max_outer) -> LassoPath:
+    """:func:`lasso_path` by the GLM engine's warm-started path (``glm_path``'s ``lax.scan``),
+    differentiable. The default grid is a function of the data, differentiated with them."""
+    n = X.shape[0]
+    if alphas is None:
+        Xc, yc = (X - jnp.mean(X, axis=0), y - jnp.mean(y)) if fit_intercept else (X, y)
+        amax = jnp.max(jnp.abs(Xc.T @ yc)) / (n * l1_ratio)
+        alphas = amax * jnp.geomspace(1.0, eps, num=n_alphas, dtype=X.dtype)
+    alphas = jnp.asarray(alphas, X.dtype)
+    pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
+    data, W0, (_, p, _, _, _) = _prepare(X, y, quadratic(), None, multitask=False)
+    sols = _path(quadratic(), _enet_pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
+                 bool(fit_intercept), True)
+    return LassoPath(alphas=alphas, coefs=sols.iterate.W[:, :p, 0],
+                     intercepts=sols.iterate.b[:, 0], duality_gaps=sols.cert.gap,
+                     n_iter=sols.n_epochs, converged=sols.status == Status.CONVERGED)
 
 
 @functools.partial(jax.jit, static_argnames=("max_iter",))
@@ -640,6 +710,10 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
     :class:`~gradopt.problems.SparseResult` whose fields have a leading batch
     axis. Objective, precision and input rules as :func:`elastic_net`.
 
+    Derivatives: when an argument as passed is traced (``jax.grad``, ``jax.jit``
+    or ``jax.vmap`` around the call), the batch is a ``jax.vmap`` of the GLM
+    engine's differentiable solve (see :func:`lasso`), ``ws_size`` unused.
+
     Example::
 
         >>> import numpy as np, gradopt
@@ -672,9 +746,15 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
         raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
     in_axes = (0 if X.ndim == 3 else None, 0 if y.ndim == 2 else None,
                0 if alpha_arr.ndim == 1 else None)
+    args = jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt)
+    # the arguments as passed: traced by an outer jax.grad / jit / vmap (the vmap below
+    # traces them too, but only after this test)
+    if any_traced((X, y, alpha_arr, l1_ratio, tol)):
+        return jax.vmap(lambda X, y, a: engine_least_squares(
+            X, y, _enet_or_l1(a, l1_ratio), None, fit_intercept=fit_intercept, tol=tol,
+            max_iter=max_iter, max_outer=max_outer), in_axes=in_axes)(*args)
     return _batch_jit(
-        jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt),
-        jnp.asarray(l1_ratio, dt), jnp.asarray(tol, dt), in_axes=in_axes,
+        *args, jnp.asarray(l1_ratio, dt), jnp.asarray(tol, dt), in_axes=in_axes,
         fit_intercept=bool(fit_intercept), max_iter=int(max_iter), max_outer=int(max_outer),
         ws_size=int(min(K, p)),
     )

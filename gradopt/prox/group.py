@@ -24,6 +24,37 @@ def _safe_sqrt(sq):
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
+# Block protocol pieces (gradopt.problems.engine) for t ||x||_2 on a block: the norm runs
+# over ``axis`` (1: each row of a (g, k) block; None: the whole block).
+
+def _norms(x, axis):
+    return _safe_sqrt(jnp.sum(x * x, axis=axis, keepdims=True))
+
+
+def _block_shrink(v, thr, axis):
+    """Block soft thresholding ``max(0, 1 - thr / ||v||) v``."""
+    norms = _norms(v, axis)
+    keep = norms > thr
+    return (jnp.where(keep, 1.0 - thr / jnp.where(keep, norms, 1.0), 0.0) * v).astype(v.dtype)
+
+
+def _block_dist(w, g, t, axis):
+    """``dist(-g, t d||w||)``: ``||g + t w/||w||||``, or ``max(||g|| - t, 0)`` at ``w = 0``."""
+    sq = jnp.sum(w * w, axis=axis, keepdims=True)
+    nonzero = sq > 0
+    off = jnp.sum((g + t * w / jnp.sqrt(jnp.where(nonzero, sq, 1.0))) ** 2, axis=axis,
+                  keepdims=True)
+    at_zero = jnp.maximum(_norms(g, axis) - t, 0.0) ** 2
+    return _safe_sqrt(jnp.sum(jnp.where(nonzero, off, at_zero)))
+
+
+def _block_ratio(u, t, axis):
+    """``max ||u|| / t``: the dual norm's ratio (the conjugate is the ball's indicator)."""
+    norms = _norms(u, axis)
+    tiny = jnp.finfo(u.dtype).tiny
+    return jnp.max(jnp.where(norms > 0, norms / jnp.maximum(t, tiny), 0.0))
+
+
 @penalty_class(static=("axis", "whole_tree"))
 class GroupL2(Penalty):
     r"""``g(x) = sum_groups reg * w_g * ||x_g||_2`` (see :func:`group_l2`)."""
@@ -154,27 +185,48 @@ class GroupL2(Penalty):
         return jnp.broadcast_to(t, idx.shape)[:, None]
 
     def block_prox(self, v, step, idx):
-        thr = step * self._row_strength(idx)
-        norms = _safe_sqrt(jnp.sum(v * v, axis=1, keepdims=True))
-        keep = norms > thr
-        return (jnp.where(keep, 1.0 - thr / jnp.where(keep, norms, 1.0), 0.0) * v).astype(v.dtype)
+        return _block_shrink(v, step * self._row_strength(idx), 1)
 
     def block_value(self, w, idx):
-        return jnp.sum(self._row_strength(idx) * _safe_sqrt(jnp.sum(w * w, axis=1, keepdims=True)))
+        return jnp.sum(self._row_strength(idx) * _norms(w, 1))
 
     def block_dist(self, w, g, idx):
-        t = self._row_strength(idx)
-        sq = jnp.sum(w * w, axis=1, keepdims=True)
-        nonzero = sq > 0
-        off = jnp.sum((g + t * w / jnp.sqrt(jnp.where(nonzero, sq, 1.0))) ** 2, axis=1, keepdims=True)
-        at_zero = jnp.maximum(_safe_sqrt(jnp.sum(g * g, axis=1, keepdims=True)) - t, 0.0) ** 2
-        return _safe_sqrt(jnp.sum(jnp.where(nonzero, off, at_zero)))
+        return _block_dist(w, g, self._row_strength(idx), 1)
 
     def block_dual_ratio(self, u, idx):
-        t = self._row_strength(idx)
-        norms = _safe_sqrt(jnp.sum(u * u, axis=1, keepdims=True))
-        tiny = jnp.finfo(u.dtype).tiny
-        return jnp.max(jnp.where(norms > 0, norms / jnp.maximum(t, tiny), 0.0))
+        return _block_ratio(u, self._row_strength(idx), 1)
+
+    def block_conjugate(self, u, idx):
+        return jnp.zeros((), u.dtype)
+
+
+@penalty_class
+class FeatureGroupsL2:
+    r"""``sum_g t_g ||w_g||_2`` over groups of features: the GLM engine's block penalty of
+    :func:`gradopt.group_lasso` (not a general :class:`Penalty`: no ``value``/``prox``).
+
+    The blocks (groups of rows of the ``(p, k)`` coefficients) come from the solver's
+    layout; ``reg`` holds, for every feature, the strength ``t_g = alpha omega_g`` of its
+    group, so it is a pytree leaf that may be traced (differentiated).
+    """
+
+    reg: Any
+
+    def _strength(self, idx):
+        t = jnp.asarray(self.reg)
+        return t[idx[0]] if t.ndim else t  # a block's first entry is a real feature
+
+    def block_prox(self, v, step, idx):
+        return _block_shrink(v, step * self._strength(idx), None)
+
+    def block_value(self, w, idx):
+        return self._strength(idx) * _norms(w, None)[0, 0]
+
+    def block_dist(self, w, g, idx):
+        return _block_dist(w, g, self._strength(idx), None)
+
+    def block_dual_ratio(self, u, idx):
+        return _block_ratio(u, self._strength(idx), None)
 
     def block_conjugate(self, u, idx):
         return jnp.zeros((), u.dtype)
