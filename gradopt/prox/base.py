@@ -77,10 +77,14 @@ class Penalty:
         step; a traced step is not checked).
         """
         check_nonnegative("step", step, positive=True)
+        return global_norm(self.gradient_mapping(params, grad, step)) / step
+
+    def gradient_mapping(self, params: Any, grad: Any, step: Any = 1.0) -> Any:
+        """``x - prox(x - step*grad, step)``, the vector whose norm is :meth:`residual`
+        (times ``step``); a pytree like ``params``."""
         moved = jax.tree_util.tree_map(lambda x, g: x - step * g, params, grad)
         new = self.prox(moved, step)
-        diff = jax.tree_util.tree_map(lambda a, b: a - b, params, new)
-        return global_norm(diff) / step
+        return jax.tree_util.tree_map(lambda a, b: a - b, params, new)
 
     @property
     def has_subdiff_distance(self) -> bool:

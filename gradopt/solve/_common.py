@@ -82,6 +82,13 @@ def squared_norm_and_finite(grad: Any, params: Any) -> tuple[jax.Array, jax.Arra
     return total, ~jnp.isnan(total) & grad_finite
 
 
+def sum_of_squares(tree: Any) -> jax.Array:
+    """``sum |x_i|²`` over a pytree: plain (no overflow guard), in at least float32."""
+    leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+    real = jnp.finfo(jnp.result_type(jnp.float32, *[x.dtype for x in leaves])).dtype
+    return sum(jnp.sum(jnp.real(x * jnp.conj(x)).astype(real)) for x in leaves)
+
+
 def check_optimizer(optimizer: Any) -> None:
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(

@@ -21,6 +21,7 @@ from gradopt.solve._common import (
     LoopCache,
     check_optimizer,
     squared_norm_and_finite,
+    sum_of_squares,
 )
 from gradopt.solve.result import Result, Status
 from gradopt.transforms.clipping import global_norm
@@ -241,24 +242,27 @@ def _iterate(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty,
         """``(crit, sq, finite)``: the stopping measure, ``sq = ||grad f||²``, and
         whether the gradient and ``p`` are finite.
 
-        Without a penalty ``crit`` is ``sq`` itself, compared with ``tol²``:
-        a plain sum of squares, fused with the finiteness test
-        (:func:`squared_norm_and_finite`), is one reduction where the
-        overflow-safe ``global_norm`` and the tests took six, and each is a
-        fixed cost per step of a compiled loop (docs/guide.md, "Performance").
-        ``sq`` overflows to ``inf`` only for ``||grad f|| > 1e154`` in float64,
-        ``1e19`` in float32: not small, correctly. ``Result.grad_norm`` is
-        computed safely after the loop.
+        ``crit`` is a square too: without a penalty ``sq`` itself, compared
+        with ``tol²``; with one, ``||x - prox(x - grad f)||²``, compared with
+        ``tol² max(1, sq)``. Plain sums of squares (``sq`` fused with the
+        finiteness test, :func:`squared_norm_and_finite`) are one reduction
+        each where the overflow-safe ``global_norm`` took several, and each is
+        a fixed cost per step of a compiled loop (docs/guide.md,
+        "Performance"). A square overflows to ``inf`` only above ``1e154`` in
+        float64, ``1e19`` in float32: not small, correctly.
+        ``Result.grad_norm`` is computed safely after the loop.
         """
         sq, finite = squared_norm_and_finite(grad, p)
-        return (sq if penalty is None else penalty.residual(p, grad)), sq, finite
+        if penalty is None:
+            return sq, sq, finite
+        return sum_of_squares(penalty.gradient_mapping(p, grad)), sq, finite
 
     def small(crit, sq):
         """The stopping test: absolute without a penalty, relative to ``||grad f||`` with one."""
         if penalty is None:
             return crit <= tol * tol
         big = jnp.finfo(sq.dtype).max  # an overflowed sq makes the test stricter, not looser
-        return crit <= tol * jnp.sqrt(jnp.clip(sq, 1.0, big))
+        return crit <= tol * tol * jnp.clip(sq, 1.0, big)
 
     value, grad, aux = value_and_grad(params)
     crit, sq, ok0 = measure(params, grad)
@@ -333,8 +337,10 @@ def _iterate(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty,
         c = jax.lax.scan(step, carry0, length=unroll)[0]
     if not has_iterate:
         c["last"] = c["params"]
-    if penalty is None:  # ||grad f|| from its square, or safely where that overflowed
-        c["crit"] = jnp.where(jnp.isfinite(c["crit"]), jnp.sqrt(c["crit"]), global_norm(c["grad"]))
+    # the measure from its square, or safely where that overflowed
+    safe = (global_norm(c["grad"]) if penalty is None
+            else penalty.residual(c["params"], c["grad"]))
+    c["crit"] = jnp.where(jnp.isfinite(c["crit"]), jnp.sqrt(c["crit"]), safe)
     return c
 
 
