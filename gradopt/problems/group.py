@@ -63,6 +63,7 @@ import numpy as np
 from jax import lax
 
 from gradopt._validation import check_scalar, concrete_float, densify, is_traced
+from gradopt.problems import _inputs
 from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import DEFAULT_MAX_ITER as _ENGINE_MAX_OUTER, any_traced
 from gradopt.problems.lasso import engine_least_squares
@@ -144,8 +145,7 @@ def _group_check_data(X: Any, y: Any, *, y_name: str = "y"):
     if n == 0 or p == 0:
         raise ValueError(f"X must have at least one sample and one feature, got shape {X.shape}.")
     for name, a in (("X", X), (y_name, y)):
-        if not is_traced(a) and not bool(np.all(np.isfinite(np.asarray(a)))):
-            raise ValueError(f"{name} contains NaN or inf; all entries must be finite.")
+        _inputs.check_finite(name, a)
     dtype = _group_float_dtype(X, y)
     return _group_cast(X, dtype), _group_cast(y, dtype), dtype
 
@@ -180,8 +180,7 @@ def _group_check_init(init, p, dtype):
         init = np.asarray(init)
     if init.shape != (p,):
         raise ValueError(f"init must be an array of shape ({p},) (one coefficient per feature), got {init.shape}.")
-    if not is_traced(init) and not bool(np.all(np.isfinite(np.asarray(init)))):
-        raise ValueError("init contains NaN or inf.")
+    _inputs.check_finite("init", init)
     return _group_cast(init, dtype)
 
 

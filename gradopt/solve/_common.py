@@ -70,23 +70,22 @@ def squared_norm_and_finite(grad: Any, params: Any) -> tuple[jax.Array, jax.Arra
     have the structure of ``params``. The sum is plain (no overflow guard) and
     in at least float32.
     """
-    g_leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(grad)]
-    acc = jnp.result_type(jnp.float32, *[x.dtype for x in g_leaves])
-    real = jnp.finfo(acc).dtype
-    total = sum(
-        jnp.sum((jnp.real(g * jnp.conj(g)) + jnp.real(p * 0)).astype(real))
-        for g, p in zip(g_leaves, jax.tree_util.tree_leaves(params))
-    )
+    zeros = jax.tree_util.tree_map(lambda g, p: jnp.real(p * 0).astype(jnp.real(g).dtype),
+                                   grad, params)
+    total = sum_of_squares(grad, plus=zeros)
     grad_finite = jax.lax.cond(jnp.isinf(total), lambda: tree_all_finite(grad),
                                lambda: jnp.array(True))
     return total, ~jnp.isnan(total) & grad_finite
 
 
-def sum_of_squares(tree: Any) -> jax.Array:
-    """``sum |x_i|²`` over a pytree: plain (no overflow guard), in at least float32."""
+def sum_of_squares(tree: Any, plus: Any = None) -> jax.Array:
+    """``sum |x_i|²`` over a pytree (``+ plus_i`` entry by entry, in the same pass, when
+    ``plus`` is a tree like ``tree``): plain (no overflow guard), in at least float32."""
     leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+    extra = jax.tree_util.tree_leaves(plus) if plus is not None else [0] * len(leaves)
     real = jnp.finfo(jnp.result_type(jnp.float32, *[x.dtype for x in leaves])).dtype
-    return sum(jnp.sum(jnp.real(x * jnp.conj(x)).astype(real)) for x in leaves)
+    return sum(jnp.sum((jnp.real(x * jnp.conj(x)) + e).astype(real))
+               for x, e in zip(leaves, extra))
 
 
 def check_optimizer(optimizer: Any) -> None:

@@ -8,7 +8,6 @@ from typing import Any, Callable
 import jax
 import jax.extend
 import jax.numpy as jnp
-import numpy as np
 
 from gradopt._validation import INT32_MAX, check_bool, check_int, check_scalar, is_traced
 from gradopt.prox.base import Penalty
