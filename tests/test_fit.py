@@ -90,6 +90,19 @@ def test_epoch_losses_are_sample_weighted_means_python_recomputation():
     np.testing.assert_array_equal(res.params["probe"], np.zeros(N))
 
 
+def test_batches_are_stratified_over_gcd_groups():
+    # the documented scheme: G = gcd(10, 4) = 2 contiguous groups {0..4}, {5..9};
+    # each full batch takes 4 / 2 = 2 samples of each, the last batch 1 of each.
+    # This is what lets data sharded over D | G devices be batched locally.
+    _, log = run_recorded(4, 3, jax.random.key(9))
+    for e in range(3):
+        np.testing.assert_array_equal(log[e][:, :5].sum(axis=1), [2, 2, 1])
+        np.testing.assert_array_equal(log[e][:, 5:].sum(axis=1), [2, 2, 1])
+    # within a group the order is random: not the identity, and different per epoch
+    firsts = [tuple(np.flatnonzero(log[e][0][:5])) for e in range(3)]
+    assert len(set(firsts)) > 1
+
+
 def test_shuffling_differs_between_epochs_and_depends_on_key():
     _, log_a = run_recorded(1, 3, jax.random.key(7))
     _, log_a2 = run_recorded(1, 3, jax.random.key(7))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -85,9 +86,8 @@ def fit(
     r"""Mini-batch training: shuffle every epoch, one optimizer step per batch.
 
     ``key`` is split into one key per epoch and each epoch draws its own
-    permutation of the ``n`` samples (so the order differs between epochs and
-    depends on ``key``); the ``n // batch_size`` full batches of an epoch run
-    inside one ``lax.scan``::
+    shuffle (so the order differs between epochs and depends on ``key``); the
+    ``n // batch_size`` full batches of an epoch run inside one ``lax.scan``::
 
         l_b, g_b = value_and_grad(loss)(p, batch_b)
         u, s = optimizer.update(g_b, s, p, value=l_b, grad=g_b, value_fn=...)
@@ -100,6 +100,32 @@ def fit(
     ``loss`` must therefore accept a batch of any leading size (a mean over the
     batch is the usual choice). ``batch_size = n`` is full-batch gradient
     descent; ``batch_size = 1`` is plain SGD.
+
+    **Shuffling: stratified by contiguous groups.** The rows are split into
+    ``G = gcd(n, batch_size)`` contiguous groups of ``m = n / G`` rows; every
+    epoch permutes each group with its own key (``fold_in(epoch_key, g)``),
+    and batch ``b`` takes positions ``[b k, (b + 1) k)`` of every group's
+    permutation (``k = batch_size / G``), the groups' leftovers forming the
+    last batch. Every sample is used once per epoch, every batch holds
+    ``k`` samples of each group (a stratified sample of the data's order), and
+    for ``G = 1`` (``n`` and ``batch_size`` coprime, or ``batch_size = 1``)
+    it is one uniform permutation of all samples.
+    The scheme depends on ``key``, ``n`` and ``batch_size`` only, not on where the
+    data live, so training is the same (to rounding) on one device and on
+    many, and it is what makes data-parallel training local:
+
+    **Sharded data (data parallel).** ``data`` may be global ``jax.Array``\ s
+    whose rows are sharded over ``D`` devices or processes (auto or explicit
+    mesh axes; e.g. built per process with
+    ``jax.make_array_from_process_local_data``). When ``D`` divides ``G``
+    (i.e. ``n`` and ``batch_size``), each device holds whole groups, permutes
+    them and gathers its ``batch_size / D`` rows of every batch from its own
+    shard: the dataset is never gathered, and the only communication per
+    step is the reduction of the gradient and of the loss (the all-reduce
+    that ``jax.grad`` of a mean over sharded rows produces). Otherwise the
+    result is the same but XLA moves rows between devices. Parameters and
+    optimizer state keep the parameters' sharding (replicated parameters:
+    replicated state, as in optax). Explicit mesh axes need jax >= 0.7.
 
     The whole training (all epochs) is one compiled call.
 
@@ -120,7 +146,8 @@ def fit(
         of ``data`` with leading size ``batch_size`` (or ``r`` for the last batch).
       params: initial parameters.
       optimizer: any ``optax.GradientTransformation``.
-      data: a pytree of arrays sharing the leading axis ``n``.
+      data: a pytree of arrays sharing the leading axis ``n`` (NumPy, or
+        ``jax.Array``\ s, possibly sharded by rows).
       batch_size: in ``[1, n]``.
       epochs: number of passes over the data (>= 1).
       key: a ``jax.random`` key for the shuffles.
@@ -205,14 +232,89 @@ def check_key(key: Any) -> None:
         )
 
 
+def shuffle_groups(n: int, batch_size: int) -> int:
+    """The number ``G = gcd(n, batch_size)`` of contiguous row groups ``fit`` shuffles within.
+
+    Every batch takes ``batch_size / G`` rows from each group, so when the data
+    rows are sharded over ``D`` devices with ``D`` dividing ``G`` each device
+    holds whole groups and gathers its part of every batch from its own rows.
+    ``G`` depends on ``n`` and ``batch_size`` only, never on the sharding: the
+    same key gives the same batches on one device and on many.
+    """
+    return math.gcd(n, batch_size)
+
+
+def _row_axes(a: Any):
+    """``(mesh, axes)`` when explicit mesh axes shard the leading axis of ``a``, else ``None``.
+
+    With explicit axis types the sharding is part of an array's type and
+    operations must agree on it; with auto axes (``None`` here) XLA's
+    propagation places every intermediate by itself.
+    """
+    typeof = getattr(jax, "typeof", None)
+    sharding = getattr(typeof(a), "sharding", None) if typeof is not None else None
+    spec = getattr(sharding, "spec", None)
+    if not spec or spec[0] is None:
+        return None
+    return sharding.mesh, spec[0]
+
+
+def _rows_like(x: jax.Array, axes) -> jax.Array:
+    """``x`` with its leading axis sharded over the explicit ``axes`` (``None``: unsharded)."""
+    if _row_axes(x) == axes:
+        return x
+    mesh = axes[0] if axes is not None else _row_axes(x)[0]
+    spec = jax.sharding.PartitionSpec(axes[1] if axes is not None else None)
+    reshard = getattr(jax.sharding, "reshard", None)
+    if reshard is None:  # jax < 0.7
+        from jax.experimental.shard import reshard
+    return reshard(x, jax.sharding.NamedSharding(mesh, spec))
+
+
+def epoch_order(key: jax.Array, n: int, batch_size: int, axes=None) -> jax.Array:
+    """One epoch's order: ``(G, n / G)`` positions, row ``g`` a permutation of group ``g``.
+
+    Group ``g`` (rows ``g m, ..., g m + m - 1``, ``m = n / G``) is permuted with
+    its own key ``fold_in(key, g)``; batch ``b`` is the group-major
+    concatenation of columns ``[b k, (b + 1) k)`` (``k = batch_size / G``)
+    of every group, the last ``(m mod k)`` columns the last, smaller batch.
+    ``axes`` (explicit meshes, see ``_row_axes``) shards the groups like the data.
+    """
+    groups = shuffle_groups(n, batch_size)
+    keys = jax.vmap(lambda g: jax.random.fold_in(key, g))(jnp.arange(groups))
+    if axes is not None:  # explicit mesh: each device permutes its own groups
+        keys = _rows_like(keys, axes)
+    return jax.vmap(lambda k: jax.random.permutation(k, n // groups))(keys)
+
+
 def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
-    n_full, rem = divmod(n, batch_size)
+    groups = shuffle_groups(n, batch_size)
+    per_group = n // groups  # m: rows in a group
+    take = batch_size // groups  # k: rows a batch takes from each group
+    n_full, rem = divmod(per_group, take)  # n_full = n // batch_size, rem * groups = n % batch_size
     value_and_grad = jax.value_and_grad(loss)
+    # (n, ...) -> (G, m, ...): a split of the leading axis, so rows sharded over
+    # D | G devices stay where they are (each device holds whole groups).
+    grouped = jax.tree_util.tree_map(lambda a: a.reshape((groups, per_group) + a.shape[1:]), data)
+    # explicit axis types: the order and the indices are sharded like the rows they pick
+    row_axes = [_row_axes(a) for a in jax.tree_util.tree_leaves(grouped)]
+    explicit = any(axes is not None for axes in row_axes)
+    order_axes = next((axes for axes in row_axes if axes is not None), None)
+
+    def gather(idx):  # (G, j) positions within groups -> the (G j)-row batch, group-major
+        if groups == 1:  # one group: a plain gather of rows (no batch dimension to carry)
+            return jax.tree_util.tree_map(lambda a: jnp.take(a, idx[0], axis=0), data)
+        rows = jax.vmap(lambda a_g, i_g: jnp.take(a_g, i_g, axis=0))
+        leaves, tree = jax.tree_util.tree_flatten(grouped)
+        batch = [rows(a, _rows_like(idx, axes) if explicit else idx)
+                 .reshape((groups * idx.shape[1],) + a.shape[2:])
+                 for a, axes in zip(leaves, row_axes)]
+        return jax.tree_util.tree_unflatten(tree, batch)
 
     def step(carry, idx):
         p, s, ok = carry
-        batch = jax.tree_util.tree_map(lambda a: jnp.take(a, idx, axis=0), data)
+        batch = gather(idx)
 
         def run(p, s):
             value, grad = value_and_grad(p, batch)
@@ -234,21 +336,25 @@ def _fit(loss, opt, batch_size, epochs, progress, params, data, key, bar):
 
     def epoch(carry, inputs):
         e, k = inputs
-        perm = jax.random.permutation(k, n)
-        full = perm[: n_full * batch_size].reshape(n_full, batch_size)
+        order = epoch_order(k, n, batch_size, order_axes)  # (G, m)
+        full = order[:, : n_full * take].reshape(groups, n_full, take).transpose(1, 0, 2)
         carry, batch_losses = jax.lax.scan(step, carry, full)
         total = jnp.sum(batch_losses) * batch_size
         if rem:
-            carry, last = step(carry, perm[n_full * batch_size:])
-            total = total + last * rem
+            carry, last = step(carry, order[:, n_full * take:])
+            total = total + last * (rem * groups)
         mean = total / n
         if progress:
             _progress.report(bar, e + 1, epochs, mean, 1)
         return carry, mean
 
     s0 = opt.init(params)
-    first = jax.tree_util.tree_map(lambda a: a[:1], data)
-    loss_dtype = jax.eval_shape(loss, params, first).dtype
+    # the loss's dtype, from shapes only (no slice of sharded rows, no mesh to agree on)
+    abstract = lambda shape, a: jax.ShapeDtypeStruct(shape, a.dtype)
+    first = jax.tree_util.tree_map(lambda a: abstract((1,) + a.shape[1:], a), data)
+    loss_dtype = jax.eval_shape(
+        loss, jax.tree_util.tree_map(lambda a: abstract(a.shape, a), params), first
+    ).dtype
     keys = jax.random.split(key, epochs)
     (p, s, _), losses = jax.lax.scan(
         epoch, (params, s0, jnp.ones([], bool)), (jnp.arange(epochs), keys)
