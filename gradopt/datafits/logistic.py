@@ -11,6 +11,13 @@ from gradopt._validation import is_traced
 from gradopt.datafits.base import Datafit, _rows, datafit_class
 
 
+def _label_stats(y):
+    """(both classes present, labels all in {0, 1} or all in {-1, 1}) of an array."""
+    both = jnp.any(y > 0) & jnp.any(y <= 0)
+    known = jnp.all((y == 0) | (y == 1)) | jnp.all((y == -1) | (y == 1))
+    return both, known
+
+
 @datafit_class
 class Logistic(Datafit):
     r"""``f(y, z) = log(1 + exp(-y z))`` (see :func:`logistic`)."""
@@ -38,7 +45,15 @@ class Logistic(Datafit):
         return jnp.where(inside, xlogy(tc, tc) + xlogy(1.0 - tc, 1.0 - tc), jnp.inf)
 
     def labels(self, y):
-        if not is_traced(y):
+        from gradopt.problems import _sharding  # noqa: PLC0415  (problems import datafits)
+
+        if _sharding.is_sharded(y):  # possibly spanning processes: checked where it lies
+            both, known = _sharding.reduce_on_device(_label_stats, y)
+            if not both:
+                raise ValueError("y has one class; logistic regression needs two classes.")
+            if not known:
+                raise ValueError("y must hold labels in {0, 1} or {-1, 1}; it holds other values.")
+        elif not is_traced(y):
             vals = np.unique(np.asarray(y))
             if vals.size < 2:
                 raise ValueError(

@@ -10,6 +10,10 @@ from gradopt._validation import is_traced
 from gradopt.datafits.base import Datafit, _rows, datafit_class
 
 
+def _any_negative(y):
+    return jnp.any(y < 0)
+
+
 @datafit_class
 class Poisson(Datafit):
     r"""``f(y, z) = exp(z) - y z`` (see :func:`poisson`)."""
@@ -31,7 +35,13 @@ class Poisson(Datafit):
         return jnp.where(t >= 0, xlogy(t, jnp.maximum(t, 0.0)) - t, jnp.inf)
 
     def labels(self, y):
-        if not is_traced(y) and np.any(np.asarray(y) < 0):
+        from gradopt.problems import _sharding  # noqa: PLC0415  (problems import datafits)
+
+        if _sharding.is_sharded(y):  # possibly spanning processes: checked where it lies
+            negative = _sharding.reduce_on_device(_any_negative, y)
+        else:
+            negative = not is_traced(y) and np.any(np.asarray(y) < 0)
+        if negative:
             raise ValueError("y must be >= 0 (counts or rates) for the Poisson datafit.")
         return y
 

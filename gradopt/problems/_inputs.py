@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt._validation import check_scalar, densify, is_traced
+from gradopt.problems import _sharding
 
 INT32_MAX = 2**31 - 1
 
@@ -60,7 +61,17 @@ def as_real_array(name: str, a: Any):
 
 
 def check_finite(name: str, arr) -> None:
-    if not is_traced(arr) and not bool(np.all(np.isfinite(np.asarray(arr)))):
+    """``ValueError`` naming ``name`` when ``arr`` holds NaN or inf (traced values pass).
+
+    An array laid out over several devices (perhaps of other processes) is checked where
+    it lies, by a compiled reduction; others on the host, as NumPy."""
+    if is_traced(arr):
+        return
+    if _sharding.is_sharded(arr):
+        ok = _sharding.all_finite(arr)
+    else:
+        ok = bool(np.all(np.isfinite(np.asarray(arr))))
+    if not ok:
         raise ValueError(f"{name} contains NaN or inf (missing values included); it must be finite.")
 
 

@@ -64,6 +64,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gradopt.problems._sharding import dot
 from gradopt.solve.result import Status
 
 ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
@@ -152,7 +153,7 @@ def penalty_value(penalty, data: Data, W):
 def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> Certificate:
     """Objective, duality gap and per-block optimality violations at ``it``."""
     u = datafit.gradient(data.y, it.Z, data.mask)
-    XTu = data.XT @ u
+    XTu = dot(data.XT, u)
     real = jnp.any(data.valid, axis=1)
     dist = jnp.where(real, _blocks(penalty.block_dist, data, it.W, XTu), -jnp.inf)
     kkt = jnp.max(dist)
@@ -163,7 +164,7 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> C
     if datafit.has_conjugate:
         if fit_intercept:
             u = datafit.center_dual(data.y, u, data.mask)
-            XTu = data.XT @ u
+            XTu = dot(data.XT, u)
         ratio = jnp.max(_blocks(penalty.block_dual_ratio, data, -XTu))
         s = jnp.where(ratio > 1.0, 1.0 / ratio, 1.0)
         conj = jnp.sum(_blocks(penalty.block_conjugate, data, -s * XTu))
@@ -282,7 +283,7 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
     H = jnp.sum(h)
     sq = jnp.sum(data.XT * data.XT * h, axis=1)
     if fit_intercept:
-        s1 = data.XT @ h
+        s1 = dot(data.XT, h)
         mu = jnp.where(H > 0, s1 / jnp.where(H > 0, H, 1.0), 0.0)
         sq = jnp.maximum(sq - mu * s1, 0.0)
     else:
@@ -315,7 +316,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         else:
             xb = jnp.where(data.valid[blk][:, None], data.XT[rows], 0.0)  # (g, n)
         wb = W[rows]
-        grad_b = xb @ G
+        grad_b = dot(xb, G)
         if fit_intercept:
             mub = mu[rows]
             grad_b = grad_b - mub[:, None] * jnp.sum(G, axis=0)
@@ -366,8 +367,9 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         it, G = lax.cond(slot == ANDERSON_M, extrapolate, lambda a: a, (it, G))
         return _Inner(it, G, s.epoch + 1, change, hist)
 
+    # zeros_like keeps the layout of the iterate (on a mesh: Z's row sharding) for the history
     hist = jax.tree_util.tree_map(
-        lambda x: jnp.zeros((ANDERSON_M + 1,) + x.shape, x.dtype), start)
+        lambda x: jnp.broadcast_to(jnp.zeros_like(x)[None], (ANDERSON_M + 1,) + x.shape), start)
     s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
                 jnp.asarray(jnp.inf, data.XT.dtype), hist)
     s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
@@ -452,7 +454,7 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
     null_b = _null_intercept(datafit, data, fit_intercept)
     null_Z = predict(jnp.zeros_like(W0), null_b)
     p0 = datafit.value(data.y, null_Z, data.mask)
-    kkt0 = jnp.maximum(jnp.max(jnp.abs(data.XT @ datafit.gradient(data.y, null_Z, data.mask))),
+    kkt0 = jnp.maximum(jnp.max(jnp.abs(dot(data.XT, datafit.gradient(data.y, null_Z, data.mask)))),
                        jnp.finfo(dtype).tiny)
     xnorm = jnp.sqrt(jnp.max(jnp.sum(data.XT * data.XT, axis=1)) * data.XT.shape[1])
 
@@ -557,7 +559,7 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
         df, data, pen, step = theta
         u = df.gradient(data.y, data.XT.T @ W + b, data.mask)
         rows = lambda A: _blocks(lambda a, _: a, data, A)  # noqa: E731  (nb, g, k) blocks
-        moved = rows(W) - step[:, None, None] * rows(data.XT @ u)
+        moved = rows(W) - step[:, None, None] * rows(dot(data.XT, u))
         new = jax.vmap(pen.block_prox)(moved, step, data.idx)
         return W - _scatter_rows(data, new, W), (jnp.sum(u, axis=0) if fit_intercept else b)
 

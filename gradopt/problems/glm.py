@@ -28,7 +28,7 @@ import numpy as np
 
 from gradopt._validation import is_traced
 from gradopt.datafits.base import Datafit
-from gradopt.problems import _inputs
+from gradopt.problems import _inputs, _sharding
 from gradopt.problems import engine
 from gradopt.problems._result import SparseResult
 from gradopt.solve.result import Status
@@ -146,11 +146,26 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
     if squeeze:
         y = y[:, None]
         W0 = W0[:, None]
-    n_pad, p_pad = bucket(n), bucket(p if groups is None else p + 1)  # groups: >= 1 padding
-    XT, yp, Wp = _pad(X, y, W0, n_pad, p_pad, dtype)
+    p_pad = bucket(p if groups is None else p + 1)  # groups: >= 1 padding
+    if _sharding.row_sharded(X):
+        # rows stay where they are: no row padding (it would move rows between devices),
+        # targets and mask sharded like X's rows, features padded on each device
+        n_pad = n
+        XT = _sharding.transpose_pad(X, p_pad, dtype)
+        yp = _sharding.put_rows(y.astype(dtype) if isinstance(y, jax.Array)
+                                else np.asarray(y, dtype), X)
+        if isinstance(W0, jax.Array):
+            Wp = jnp.pad(jnp.asarray(W0, dtype), ((0, p_pad - p), (0, 0)))
+        else:
+            Wp = np.zeros((p_pad,) + W0.shape[1:], dtype)
+            Wp[:p] = W0
+        mask = _sharding.put_rows(np.ones(n, dtype), X)
+    else:
+        n_pad = bucket(n)
+        XT, yp, Wp = _pad(X, y, W0, n_pad, p_pad, dtype)
+        mask = (np.arange(n_pad) < n).astype(dtype)
     idx, valid = _singletons(p_pad, p) if groups is None else _group_blocks(groups, p_pad)
-    mask = np.arange(n_pad) < n
-    data = engine.Data(XT, yp, mask.astype(dtype), idx, valid)
+    data = engine.Data(XT, yp, mask, idx, valid)
     return data, Wp, (n, p, k, dtype, squeeze)
 
 
@@ -276,5 +291,5 @@ def glm_alpha_max(X: Any, y: Any, datafit: Datafit, *, fit_intercept: bool = Fal
 def _alpha_max(datafit, data, weights, p, fit_intercept):
     b = engine._null_intercept(datafit, data, fit_intercept)
     u = datafit.gradient(data.y, jnp.zeros_like(data.y) + b, data.mask)
-    g = jnp.sqrt(jnp.sum((data.XT @ u) ** 2, axis=1))[:p]
+    g = jnp.sqrt(jnp.sum(_sharding.dot(data.XT, u) ** 2, axis=1))[:p]
     return jnp.max(jnp.where(weights > 0, g / jnp.where(weights > 0, weights, 1.0), 0.0))

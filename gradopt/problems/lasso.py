@@ -39,11 +39,17 @@ import numpy as np
 
 from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
 from gradopt.datafits import quadratic
-from gradopt.problems import _cd, _inputs
+from gradopt.problems import _cd, _inputs, _sharding
 from gradopt.problems import _workingset as _ws
 from gradopt.problems._gap import _dual_from_scalars
 from gradopt.problems._result import SparseResult
-from gradopt.problems.glm import _prepare, _result as _glm_result, any_traced, solve_glm
+from gradopt.problems.glm import (
+    _prepare,
+    _result as _glm_result,
+    any_traced,
+    glm_alpha_max,
+    solve_glm,
+)
 from gradopt.problems.presets import _enet_or_l1, _path
 from gradopt.prox.sparse import elastic_net as _enet_penalty
 from gradopt.solve.result import Status
@@ -106,7 +112,9 @@ def _host_or_device(a, dtype):
 def _check_finite(name: str, arr) -> None:
     if is_traced(arr):
         return
-    if not bool(np.all(np.isfinite(np.asarray(arr)))):
+    ok = _sharding.all_finite(arr) if _sharding.is_sharded(arr) else np.all(
+        np.isfinite(np.asarray(arr)))
+    if not bool(ok):
         raise ValueError(f"{name} must not contain NaN or inf.")
 
 
@@ -252,6 +260,11 @@ def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0):
     """
     X, y = _check_data(X, y)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
+    if _sharding.is_sharded(X):  # computed where the data lie (the same formula)
+        corr = float(glm_alpha_max(X, y, quadratic(), fit_intercept=fit_intercept))
+        if l1_ratio == 0:
+            return math.inf if corr > 0 else 0.0
+        return corr / l1_ratio
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if fit_intercept:
@@ -347,7 +360,9 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
     a1 = alpha * l1_ratio
     a2 = alpha * (1.0 - l1_ratio)
     traced = any(is_traced(v) for v in (X, yj, alpha, l1_ratio, tol, w0))
-    if solver == "auto" and traced:  # differentiable: the engine, implicit derivatives
+    # traced: differentiable by the engine's implicit derivatives; sharded X: the engine runs
+    # as one SPMD program where the rows lie (the specialized solvers gather X)
+    if solver == "auto" and (traced or _sharding.is_sharded(X)):
         return engine_least_squares(
             jnp.asarray(X, dt), yj, _enet_or_l1(alpha, l1_ratio), w0, fit_intercept=fit_intercept,
             tol=tol, max_iter=max_iter, max_outer=max_outer)
@@ -583,6 +598,11 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
         return _engine_path(jnp.asarray(X, dt), jnp.asarray(y, dt), alphas, n_alphas, eps,
                             l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
                             max_outer=max_outer)
+    if _sharding.is_sharded(X):  # the engine's path as one SPMD program where the rows lie
+        path = _engine_path(jnp.asarray(X, dt), jnp.asarray(y, dt), alphas, n_alphas, eps,
+                            l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                            max_outer=max_outer)
+        return LassoPath(*(np.asarray(a) for a in path))  # replicated: readable everywhere
     prep, _ = _ws.prepare_t_jit(_ws.host_transpose(X, dt), jnp.asarray(y, dt), bool(fit_intercept))
     if alphas is None:
         corr = float(jnp.max(jnp.abs(prep.XT @ prep.y))) / n
@@ -651,8 +671,9 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
     differentiable. The default grid is a function of the data, differentiated with them."""
     n = X.shape[0]
     if alphas is None:
-        Xc, yc = (X - jnp.mean(X, axis=0), y - jnp.mean(y)) if fit_intercept else (X, y)
-        amax = jnp.max(jnp.abs(Xc.T @ yc)) / (n * l1_ratio)
+        # centered X^T y: (X - 1 xbar)^T yc = X^T yc, as sum(yc) = 0 (no centered copy of X)
+        yc = y - jnp.mean(y) if fit_intercept else y
+        amax = jnp.max(jnp.abs(_sharding.dot(X.T, yc))) / (n * l1_ratio)
         alphas = amax * jnp.geomspace(1.0, eps, num=n_alphas, dtype=X.dtype)
     alphas = jnp.asarray(alphas, X.dtype)
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
