@@ -11,7 +11,7 @@ import numpy as np
 import optax
 
 from gradopt._validation import check_scalar, concrete_float, is_traced
-from gradopt.transforms._utils import cast_like, check_updates_match
+from gradopt.transforms._utils import any_explicitly_sharded, cast_like, check_updates_match
 
 #: Trees with at most this many entries take one concatenated pass in global_norm.
 SMALL = 8192
@@ -149,6 +149,8 @@ def _two_norm(leaves, real):
         parts += [jnp.real(x), jnp.imag(x)] if jnp.iscomplexobj(x) else [x]
     parts = [x.astype(real) for x in parts]
     if sum(x.size for x in parts) <= SMALL:
+        if any_explicitly_sharded(parts):  # leaves of different explicit shardings
+            return _rescaled_norm([jnp.abs(x) for x in parts], 2.0)  # do not concatenate
         # Small trees: one flat vector, so the max and the sum are one
         # reduction each; as cheap as sum(g * g) per leaf at this size (XLA's
         # CPU concatenation is slow for large trees, hence the limit).

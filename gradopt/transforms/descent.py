@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from gradopt._validation import check_scalar
-from gradopt.transforms._utils import check_updates_match, like
+from gradopt.transforms._utils import check_updates_match, follow_params, like
 
 
 def descent(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
@@ -53,8 +53,7 @@ def descent(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformati
     if callable(learning_rate):
 
         def init_fn(params):
-            del params
-            return optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+            return follow_params(optax.ScaleByScheduleState(count=jnp.zeros([], jnp.int32)), params)
 
         def update_fn(updates, state, params=None):
             check_updates_match(updates, params)

@@ -10,6 +10,7 @@ and flattened the same way. All the linear algebra below is on that vector.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import chex
@@ -20,7 +21,12 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from gradopt._validation import check_int, check_scalar, is_traced
-from gradopt.transforms._utils import check_updates_match
+from gradopt.transforms._utils import (
+    check_updates_match,
+    follow_params,
+    replicated,
+    sharded_like,
+)
 from gradopt.transforms.proximal import ROUNDOFF, tree_diff
 
 #: Largest step of the line search when no bound limits it (SciPy's ``big``).
@@ -394,11 +400,14 @@ def lbfgsb(
                 _flat_bound("upper", upper, params, dtype))
 
     def init_fn(params):
-        flat, _ = ravel_pytree(params)
-        dt = jnp.promote_types(flat.dtype, jnp.float32)
+        # sizes and dtypes only: params may be abstract (jax.ShapeDtypeStruct)
+        leaves = jax.tree_util.tree_leaves(params)
+        flat_dtype = jnp.result_type(*[jnp.result_type(x) if not hasattr(x, 'dtype') else x.dtype
+                                      for x in leaves]) if leaves else jnp.float32
+        dt = jnp.promote_types(flat_dtype, jnp.float32)
         bounds(params, dt)  # structure and shape errors at init
-        n = flat.shape[0]
-        return LbfgsbState(
+        n = sum(math.prod(jnp.shape(x)) for x in leaves)
+        return follow_params(LbfgsbState(
             count=jnp.zeros([], jnp.int32),
             s=jnp.zeros((m, n), dt), y=jnp.zeros((m, n), dt),
             ss=jnp.zeros((m, m), dt), sy=jnp.zeros((m, m), dt),
@@ -406,7 +415,7 @@ def lbfgsb(
             value=jnp.asarray(jnp.inf, dt),
             grad=jax.tree_util.tree_map(jnp.zeros_like, params),
             linesearch_steps=jnp.zeros([], jnp.int32),
-        )
+        ), params)
 
     def update_fn(updates, state, params=None, *, value=None, value_fn=None, **extra_args):
         del extra_args
@@ -420,6 +429,10 @@ def lbfgsb(
                 "value=f(params), value_fn=f) (gradopt.minimize does this)."
             )
         check_updates_match(updates, params)
+        # The method works on one flat vector: explicitly sharded leaves are
+        # replicated for it (concatenation needs one sharding), and the
+        # results are resharded like the parameters at the end.
+        given_params, params, updates = params, replicated(params), replicated(updates)
         flat, unravel_flat = ravel_pytree(params)
         dt = jnp.promote_types(flat.dtype, jnp.float32)  # bfloat16/float16: work in float32
         x_in = flat.astype(dt)
@@ -472,12 +485,13 @@ def lbfgsb(
             (~ok) | (steepest & (state.pairs > 0)),
         )
         new_params = unravel(x_new)
+        grad = jax.tree_util.tree_map(lambda a, p: a.astype(p.dtype), unravel(g_new), params)
         new_state = LbfgsbState(
             count=state.count + 1, s=S, y=Y, ss=SS, sy=SY, pairs=pairs, theta=theta,
-            value=f_new,
-            grad=jax.tree_util.tree_map(lambda a, p: a.astype(p.dtype), unravel(g_new), params),
-            linesearch_steps=evals,
+            value=f_new, grad=sharded_like(grad, given_params), linesearch_steps=evals,
         )
-        return tree_diff(new_params, params), new_state
+        # eager calls: state leaves on the params' mesh, grad sharded like them (follow_params)
+        return (sharded_like(tree_diff(new_params, params), given_params),
+                follow_params(new_state, given_params))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from gradopt._validation import check_bool, check_scalar, concrete_float
-from gradopt.transforms._utils import check_updates_match, learning_rate_at, like
+from gradopt.transforms._utils import check_updates_match, follow_params, learning_rate_at, like
 
 
 class MomentumState(NamedTuple):
@@ -110,7 +110,7 @@ def momentum(
     def init_fn(params):
         trace = jax.tree_util.tree_map(jnp.zeros_like, params)
         count = jnp.zeros([], jnp.int32) if counted else None
-        return MomentumState(count=count, trace=trace)
+        return follow_params(MomentumState(count=count, trace=trace), params)
 
     def update_fn(updates, state, params=None):
         check_updates_match(updates, params)

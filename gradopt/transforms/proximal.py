@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from gradopt._validation import check_bool, check_scalar, concrete_float
-from gradopt.transforms._utils import check_updates_match, learning_rate_at
+from gradopt.transforms._utils import check_updates_match, follow_params, learning_rate_at
 
 RESTARTS = (None, "function", "gradient")
 #: Round-off allowance of the backtracking test, in machine epsilons of |f(y)|.
@@ -41,8 +41,10 @@ def check_penalty(name: str, penalty: Any) -> None:
 
 def scalar_dtype(params: Any):
     """Floating dtype for scalar state (step sizes, momentum): at least float32."""
-    leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(params)]
-    return jnp.result_type(jnp.float32, *[x.dtype for x in leaves])
+    # dtypes only: params may be abstract (jax.ShapeDtypeStruct) in init
+    dtypes = [x.dtype if hasattr(x, "dtype") else jnp.result_type(x)
+              for x in jax.tree_util.tree_leaves(params)]
+    return jnp.result_type(jnp.float32, *dtypes)
 
 
 def prox_step(penalty, params, direction, step):
@@ -50,6 +52,17 @@ def prox_step(penalty, params, direction, step):
     moved = jax.tree_util.tree_map(lambda p, d: p + d, params, direction)
     new = penalty.prox(moved, step)
     return jax.tree_util.tree_map(lambda n, p: jnp.asarray(n).astype(p.dtype), new, params)
+
+
+def tree_inner(a, b):
+    """``<a, b> = sum_i conj(a_i) b_i`` over all leaves, as elementwise products and sums.
+
+    Not ``optax.tree.vdot``: its ``jnp.vdot`` contracts the (sharded) leaf
+    axes, which explicit mesh axes refuse ("Contracting dimensions are
+    sharded"); a sum of products is a local product and a reduction anywhere.
+    """
+    return sum(jnp.sum(jnp.conj(x) * y) for x, y in zip(jax.tree_util.tree_leaves(a),
+                                                       jax.tree_util.tree_leaves(b)))
 
 
 def tree_diff(a, b):
@@ -111,8 +124,7 @@ def proximal(penalty, learning_rate: optax.ScalarOrSchedule) -> optax.GradientTr
     check_scalar("learning_rate", learning_rate, low=0.0, low_inclusive=False, allow_callable=True)
 
     def init_fn(params):
-        del params
-        return ProximalState(count=jnp.zeros([], jnp.int32))
+        return follow_params(ProximalState(count=jnp.zeros([], jnp.int32)), params)
 
     def update_fn(updates, state, params=None):
         _need_params(params, "proximal")
@@ -300,15 +312,17 @@ def proximal_gradient(
         dtype = scalar_dtype(params)
         count = jnp.zeros([], jnp.int32)
         if not accelerate:
-            return ProximalGradientState(count=count, learning_rate=first_rate(dtype))
-        return FISTAState(
+            return follow_params(
+                ProximalGradientState(count=count, learning_rate=first_rate(dtype)), params
+            )
+        return follow_params(FISTAState(
             count=count,
             iterate=params,
             momentum=jnp.ones([], dtype),
             learning_rate=first_rate(dtype),
             objective=jnp.asarray(jnp.inf, dtype),
             restarts=jnp.zeros([], jnp.int32),
-        )
+        ), params)
 
     def search(y, grad, f_y, eta_start, eta_prev, value_fn, dtype):
         """Backtracking on the composite model; returns (eta, x+, f(x+)).
@@ -324,7 +338,7 @@ def proximal_gradient(
             x = prox_step(penalty, y, jax.tree_util.tree_map(lambda g: -eta * g, grad), eta)
             d = tree_diff(x, y)
             f_x = jnp.asarray(value_fn(x), dtype)
-            model = f_y + optax.tree.vdot(grad, d) + optax.tree.norm(d, squared=True) / (2 * eta)
+            model = f_y + tree_inner(grad, d) + optax.tree.norm(d, squared=True) / (2 * eta)
             return x, f_x, f_x <= model + jnp.where(eta > eta_prev, 0.0, slack)
 
         x0, f0, ok0 = trial(eta_start)
@@ -369,7 +383,9 @@ def proximal_gradient(
         count = optax.safe_int32_increment(state.count)
 
         if not accelerate:
-            return tree_diff(x_new, y), ProximalGradientState(count=count, learning_rate=eta)
+            # eager: a new step size is a fresh constant; keep it on the params' mesh
+            new_state = ProximalGradientState(count=count, learning_rate=eta)
+            return tree_diff(x_new, y), follow_params(new_state, params)
 
         x_old, t = state.iterate, state.momentum
         t_next = ((1 + jnp.sqrt(1 + 4 * t * t)) / 2).astype(dtype)
@@ -381,7 +397,7 @@ def proximal_gradient(
         if restart == "function":
             reset = objective > state.objective
         elif restart == "gradient":
-            reset = optax.tree.vdot(tree_diff(y, x_new), tree_diff(x_new, x_old)) > 0
+            reset = tree_inner(tree_diff(y, x_new), tree_diff(x_new, x_old)) > 0
         else:
             reset = jnp.zeros([], bool)
         beta = jnp.where(reset, 0.0, (t - 1) / t_next).astype(dtype)
@@ -397,6 +413,6 @@ def proximal_gradient(
             objective=objective,
             restarts=state.restarts + reset.astype(jnp.int32),
         )
-        return tree_diff(y_next, y), new_state
+        return tree_diff(y_next, y), follow_params(new_state, params)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from gradopt._validation import check_scalar, concrete_float
-from gradopt.transforms._utils import cast_like, check_updates_match
+from gradopt.transforms._utils import cast_like, check_updates_match, follow_params
 
 
 def polyak(
@@ -104,7 +104,7 @@ def polyak(
         new = jax.tree_util.tree_map(lambda u: -u, scaled)
         return cast_like(new, updates), state
 
-    return optax.GradientTransformationExtraArgs(inner.init, update_fn)
+    return optax.GradientTransformationExtraArgs(lambda p: follow_params(inner.init(p), p), update_fn)
 
 
 def subgradient(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransformation:
@@ -145,7 +145,7 @@ def subgradient(learning_rate: optax.ScalarOrSchedule) -> optax.GradientTransfor
         # A traced float64 learning rate would promote float32 leaves: keep each dtype.
         return cast_like(new, updates), state
 
-    return optax.GradientTransformation(inner.init, update_fn)
+    return optax.GradientTransformation(lambda p: follow_params(inner.init(p), p), update_fn)
 
 
 def diminishing(c: float, power: float = 0.5) -> Callable[[jax.Array], jax.Array]:
