@@ -129,6 +129,8 @@ def dot(a, b):
     explicit mesh axes, the result keeps the sharding of ``a``'s rows and ``b``'s columns
     (``out_sharding``), so the partial products are all-reduced (a psum of the result);
     elsewhere (one device, auto meshes: sharding propagation decides) it is ``a @ b``."""
+    if not (isinstance(a, jax.Array) or isinstance(b, jax.Array)):  # NumPy (tracers count)
+        return a @ b
     (mesh, sa), (_, sb) = _explicit_spec(a), _explicit_spec(b)
     if sa[-1] is None and sb[0] is None:
         return a @ b

@@ -63,7 +63,7 @@ import numpy as np
 from jax import lax
 
 from gradopt._validation import check_scalar, concrete_float, densify, is_traced
-from gradopt.problems import _inputs
+from gradopt.problems import _inputs, _sharding
 from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import DEFAULT_MAX_ITER as _ENGINE_MAX_OUTER, any_traced
 from gradopt.problems.lasso import engine_least_squares
@@ -530,7 +530,7 @@ def _group_alpha_max(X, y, layout, omega, fit_intercept):
     if fit_intercept:
         X = X - xp.mean(X, axis=0)
         y = y - xp.mean(y)
-    corr = (X.T @ y / n)[layout.perm]
+    corr = (_sharding.dot(X.T, y) / n)[layout.perm]
     G = layout.sizes.size
     if xp is np:
         norms = np.sqrt(np.bincount(layout.seg[:p], weights=corr * corr, minlength=G))
@@ -625,6 +625,9 @@ def group_lasso(
                 UserWarning,
                 stacklevel=2,
             )
+    if _sharding.is_sharded(X):  # the engine, one SPMD program where the rows lie
+        return _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
+                                   tol=tol, max_iter=max_iter)
     # pad rows (masked out) and columns (zero features in singleton groups,
     # whose coefficients stay 0) to size buckets: fewer recompilations
     n_pad, p_pad = _group_padded_shape(n, p)
