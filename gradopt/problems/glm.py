@@ -213,6 +213,14 @@ def glm(
       point), ``n_iter`` (outer iterations), ``converged`` and ``status``
       (:class:`gradopt.Status`: CONVERGED, MAX_STEPS, DIVERGED).
 
+    Sharded data: ``X`` may be a global ``jax.Array`` whose rows are sharded
+    over a mesh (``NamedSharding(mesh, P("data", None))``, auto or explicit
+    axes, one process or many; ``y`` is then placed like ``X``'s rows). The
+    solve is one SPMD program on the devices holding the rows: each iteration
+    all-reduces the ``p``-vector ``X^T u`` and one scalar per coordinate step,
+    ``X`` is never gathered, and rows are not padded. Every field of the result
+    is replicated over the mesh (readable in every process).
+
     Example::
 
         >>> import numpy as np, gradopt

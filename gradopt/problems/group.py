@@ -590,7 +590,9 @@ def group_lasso(
     by the GLM engine with the groups as its blocks and differentiated implicitly
     (the generalized Jacobian: 0 on groups out of the support; ``init`` gets 0).
     ``max_iter`` then bounds the epochs of each of at most 100 working-set
-    iterations.
+    iterations. A concrete ``X`` laid out over several devices (a global
+    ``jax.Array``, rows sharded) takes the same engine route, run as one SPMD
+    program where the rows lie (see :func:`gradopt.glm`); the result is replicated.
 
     Note:
       Cost per epoch is ``O(n G max|g|)`` (``O(p G max|g|)`` with the Gram

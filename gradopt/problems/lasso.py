@@ -452,6 +452,11 @@ _SOLVER_DOC = """
     ``max_iter`` then bounds the epochs of each of at most ``max_outer``
     working-set iterations and ``status`` is filled (``docs/lasso.md``).
 
+    Sharded data: a concrete ``X`` laid out over several devices (a global
+    ``jax.Array``, rows sharded) also goes to the GLM engine with
+    ``solver="auto"``, which runs as one SPMD program where the rows lie (see
+    :func:`gradopt.glm`); the result is replicated.
+
     Returns:
       :class:`~gradopt.problems.SparseResult` with ``coef (p,)``,
       ``intercept``, ``objective`` ``P(w, b)``, ``duality_gap`` (a
@@ -569,6 +574,9 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
     Returns:
       :class:`LassoPath` ``(alphas, coefs (k, p), intercepts, duality_gaps,
       n_iter, converged)`` as NumPy arrays (JAX arrays when an input is traced).
+      A row-sharded global ``X`` is solved by the GLM engine's path as one SPMD
+      program (see :func:`gradopt.glm`); its replicated results are returned as
+      NumPy arrays in every process.
 
     Derivatives: when ``X``, ``y``, ``alphas`` or ``l1_ratio`` is traced the path
     is the GLM engine's (:func:`gradopt.glm_path`), differentiated implicitly at
