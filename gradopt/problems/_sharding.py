@@ -137,3 +137,12 @@ def dot(a, b):
     if mesh is None:
         mesh = _explicit_spec(b)[0]
     return jnp.matmul(a, b, out_sharding=NamedSharding(mesh, P(*sa[:-1], *sb[1:])))
+
+
+def stacked_zeros(x, m: int):
+    """Zeros of shape ``(m,) + x.shape`` laid out like ``x`` along its own dimensions (a
+    history of iterates: on an explicit mesh, writing a row-sharded ``x`` into it must not
+    change its type); plain ``jnp.zeros`` elsewhere."""
+    if all(s is None for s in _explicit_spec(x)[1]):
+        return jnp.zeros((m,) + x.shape, x.dtype)
+    return jnp.broadcast_to(jnp.zeros_like(x)[None], (m,) + x.shape)

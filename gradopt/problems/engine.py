@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradopt.problems._sharding import dot
+from gradopt.problems._sharding import dot, stacked_zeros
 from gradopt.solve.result import Status
 
 ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
@@ -367,9 +367,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         it, G = lax.cond(slot == ANDERSON_M, extrapolate, lambda a: a, (it, G))
         return _Inner(it, G, s.epoch + 1, change, hist)
 
-    # zeros_like keeps the layout of the iterate (on a mesh: Z's row sharding) for the history
-    hist = jax.tree_util.tree_map(
-        lambda x: jnp.broadcast_to(jnp.zeros_like(x)[None], (ANDERSON_M + 1,) + x.shape), start)
+    hist = jax.tree_util.tree_map(lambda x: stacked_zeros(x, ANDERSON_M + 1), start)
     s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
                 jnp.asarray(jnp.inf, data.XT.dtype), hist)
     s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
