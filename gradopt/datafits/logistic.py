@@ -65,7 +65,8 @@ class Logistic(Datafit):
                     f"{vals[:5].tolist()}{'...' if vals.size > 5 else ''}."
                 )
         xp = np if isinstance(y, np.ndarray) else jnp
-        return xp.where(y > 0, 1.0, -1.0).astype(y.dtype)
+        # boolean labels become +-1 integers (a bool cast would turn -1 into True)
+        return xp.where(y > 0, 1.0, -1.0).astype(np.int8 if y.dtype == np.bool_ else y.dtype)
 
     def center_dual(self, y, u, mask=None):
         # u_i = -y_i t_i / n with t_i in [0, 1]: scale down the class with the larger
