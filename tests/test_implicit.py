@@ -232,3 +232,61 @@ def test_unrolled_stops_like_the_loop_and_agrees_with_implicit_at_convergence():
     J_unrolled = jax.jacrev(lambda y: solve(0.3 * amax, "unrolled", 3000).params)(y)
     J_implicit = jax.jacrev(lambda y: solve(0.3 * amax, "auto", 3000).params)(y)
     np.testing.assert_allclose(J_unrolled, J_implicit, atol=1e-6)
+
+
+def _matrix_with_identity_rows(size, moving, rng):
+    """A well-conditioned ``J`` whose rows off ``moving`` are rows of the identity."""
+    J = np.eye(size) + 0.3 * rng.randn(size, size) / np.sqrt(size)
+    J[~moving] = np.eye(size)[~moving]
+    return J
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_reduced_direct_solve_against_numpy(transposed):
+    # the reduced system (identity rows dropped) gives the full system's solution, in both
+    # orientations, under jit and vmap, for a support that spans several chunks and for none
+    from gradopt.solve import implicit
+
+    rng = np.random.RandomState(1)
+    size = 3 * implicit.CHUNK + 5
+    for n_moving in (0, 7, 2 * implicit.CHUNK + 3, size):
+        moving = np.zeros(size, bool)
+        moving[rng.permutation(size)[:n_moving]] = True
+        J = _matrix_with_identity_rows(size, moving, rng)
+        M = J.T if transposed else J
+        b = rng.randn(4, size)
+        detected = implicit.moving_rows(lambda v: jnp.asarray(J) @ v, size, jnp.float64)
+        np.testing.assert_array_equal(detected, moving)
+        solve = jax.jit(jax.vmap(lambda b: implicit._restricted_solve(
+            lambda v: jnp.asarray(M) @ v, b, jnp.asarray(moving), cap=implicit._padded(size), transposed=transposed)))
+        np.testing.assert_allclose(solve(jnp.asarray(b)), np.linalg.solve(M, b.T).T,
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_large_systems_reduced_when_few_rows_move_else_iterative(monkeypatch):
+    # above DIRECT_MAX unknowns reverse mode solves the reduced system when few rows move
+    # (a lasso's support) and falls back to CG / GMRES when too many do (a ridge)
+    from gradopt.solve import implicit
+
+    monkeypatch.setattr(implicit, "DIRECT_MAX", 2)
+    monkeypatch.setattr(implicit, "REDUCED_MAX", implicit.CHUNK)
+    rng = np.random.RandomState(2)
+    n, p = 40, implicit.CHUNK + 8
+    X, y = jnp.asarray(rng.randn(n, p)), jnp.asarray(rng.randn(n))
+    alpha = 0.3 * float(jnp.abs(X.T @ y).max()) / n
+    L = float(jnp.linalg.eigvalsh(X.T @ X).max()) / n
+    opt = gradopt.proximal_gradient(1.0 / L, prox.l1(alpha), accelerate=True)
+    w = np.asarray(lasso_solution(X, y, alpha, opt))
+    S = np.flatnonzero(np.abs(w) > 1e-9)
+    assert 0 < S.size <= implicit.CHUNK
+    XS = np.asarray(X)[:, S]
+    ref_y = np.zeros((p, n))
+    ref_y[S] = np.linalg.solve(XS.T @ XS, XS.T)
+    jac = jax.jacrev(lambda y: lasso_solution(X, y, alpha, opt))(y)
+    np.testing.assert_allclose(jac, ref_y, atol=1e-10)  # exact: a dense solve on the support
+    lam = 2.0
+    w_r = gradopt.minimize(ridge, jnp.zeros(p), optax.lbfgs(), X, y, lam, tol=1e-12).params
+    H = X.T @ X + lam * jnp.eye(p)
+    grad = jax.grad(lambda l: gradopt.minimize(ridge, jnp.zeros(p), optax.lbfgs(), X, y, l,
+                                               tol=1e-12).params.sum())(lam)
+    np.testing.assert_allclose(grad, -jnp.linalg.solve(H, w_r).sum(), rtol=1e-6)

@@ -30,19 +30,24 @@ support: ``dw_S = (X_SᵀX_S)⁻¹ (...)``, and 0 off the support.
 
 The linear system, :data:`LINEAR_SOLVERS`:
 
-* ``"direct"``: a dense LU solve of the system **restricted to the rows that
-  move** (below); the default up to ``DIRECT_MAX`` unknowns; forward and
-  reverse mode;
+* ``"direct"``: the Jacobian ``∂ₓF`` as a dense matrix (one batched JVP per
+  unknown) and an LU solve; the default up to ``DIRECT_MAX`` unknowns;
+  forward and reverse mode;
 * ``"cg"``: conjugate gradient, for the symmetric system of a smooth
   problem (``∂ₓF`` is the Hessian); reverse mode only (``jax.grad``, ``vjp``,
   ``jacrev``);
 * ``"gmres"``: GMRES, for the non-symmetric system of a penalized problem;
   reverse mode only.
 
-Above ``DIRECT_MAX`` unknowns, ``"auto"`` (the default) solves the reduced
-system densely when at most ``DIRECT_MAX`` rows move, else by CG (smooth) or
-GMRES (penalized): a lasso with 100 000 features and 80 non-zeros solves an
-80 × 80 system. Reverse mode only there, as with CG and GMRES.
+The iterative solvers stop at a relative residual of 1e-10 in float64 (1e-5
+in float32). Above ``DIRECT_MAX`` unknowns, ``"auto"`` (the default, reverse
+mode only) solves the **reduced system** below densely when at most
+``REDUCED_MAX`` (256) rows move, else by CG (smooth) or GMRES (penalized): a
+lasso with 5000 features and 60 non-zeros solves a 60-row system (padded to 256
+with the identity). Up to ``DIRECT_MAX`` the
+whole Jacobian is kept: building it is cheap there, and the reduced system's
+extra products and transposition cost 1.5–3 s more compilation (measured,
+docs/guide.md "Derivatives of the solution").
 
 **The reduced system.** A row ``j`` of ``∂ₓF = I − ∂prox · (I − ∂ₓ∇f)`` is the
 row ``e_jᵀ`` of the identity wherever the prox's Jacobian has a zero row:
@@ -51,7 +56,7 @@ a box at an active bound. With ``A`` the other rows,
 ``∂ₓF = [[J_AA, J_AN], [0, I]]``, so ``J ẋ = r`` is ``ẋ_N = r_N``,
 ``J_AA ẋ_A = r_A − J_AN r_N``: an ``|A| × |A|`` dense solve whose matrix takes
 ``|A|`` Jacobian-vector products (built ``CHUNK`` columns at a time, as many
-chunks as ``|A|`` needs), where the whole Jacobian took one per unknown. This
+chunks as ``|A|`` needs), where the whole Jacobian takes one per unknown. This
 is the lasso's support system of Bertrand et al. (2020), found from ``F``
 alone: one product ``J r`` with a fixed random ``r`` marks the identity rows
 (``(J r)_j = r_j`` exactly there, and elsewhere only on a set of measure
@@ -91,6 +96,8 @@ def optimality(grad_fn: Callable[[Any], Any], penalty) -> Callable[[Any], Any]:
 
 #: Jacobian columns built per batched product in the reduced direct solve.
 CHUNK = 32
+#: The reduced system's size (a multiple of CHUNK): above it, CG or GMRES.
+REDUCED_MAX = 256
 
 
 def _flat(linear, like):
@@ -110,13 +117,14 @@ def moving_rows(matvec, size: int, dtype):
     prox's derivative is an exact zero there), a measure-zero coincidence
     elsewhere.
     """
-    r = jax.random.uniform(jax.random.PRNGKey(0), (size,), dtype, 1.0, 2.0)
+    real = jnp.finfo(dtype).dtype  # complex problems probe with a real vector
+    r = jax.random.uniform(jax.random.PRNGKey(0), (size,), real, 1.0, 2.0).astype(dtype)
     return matvec(r) != r
 
 
 def _reduced_matrix(matvec, idx, count, size: int, dtype):
     """``G[i, l] = (matvec(e_{idx[l]}))_{idx[i]}`` for the first ``count`` entries of ``idx``,
-    zero on the padding (``idx == size``): one batched product per ``CHUNK`` columns, only
+    the identity on the padding (``idx == size``): one batched product per ``CHUNK`` columns, only
     as many chunks as ``count`` needs."""
     cap = idx.size
 
@@ -126,34 +134,8 @@ def _reduced_matrix(matvec, idx, count, size: int, dtype):
         return lax.dynamic_update_slice(G, images.at[:, idx].get(mode="fill", fill_value=0).T,
                                         (0, c * CHUNK))
 
-    return lax.fori_loop(0, (count + CHUNK - 1) // CHUNK, chunk, jnp.zeros((cap, cap), dtype))
-
-
-def _capacities(cap: int) -> tuple:
-    """The sizes of the leading block of the reduced matrix that is factorized: a ladder
-    growing 4x up to ``cap``, so that a small support never pays a big factorization."""
-    caps, c = [], 2 * CHUNK
-    while c < cap:
-        caps.append(c)
-        c *= 4
-    return tuple(caps) + (cap,)
-
-
-def _leading_solve(G, r, count):
-    """Solve with the leading ``count x count`` block of ``G`` (zero beyond it), ``r`` zero
-    beyond ``count``: an LU of the smallest rung of :func:`_capacities` that holds it
-    (a ``lax.switch``: under ``vmap`` every rung runs)."""
-    caps = _capacities(G.shape[0])
-    eye = jnp.arange(G.shape[0]) >= count  # the padding gets the identity
-
-    def rung(c):
-        def solve(G, r):
-            block = G[:c, :c] + jnp.diag(eye[:c].astype(G.dtype))
-            return jnp.zeros_like(r).at[:c].set(jnp.linalg.solve(block, r[:c]))
-        return solve
-
-    index = jnp.minimum(jnp.searchsorted(jnp.asarray(caps), count), len(caps) - 1)
-    return lax.switch(index, [rung(c) for c in caps], G, r)
+    G = lax.fori_loop(0, (count + CHUNK - 1) // CHUNK, chunk, jnp.zeros((cap, cap), dtype))
+    return G + jnp.diag((idx == size).astype(dtype))
 
 
 def _restricted_solve(matvec, b, moving, *, cap: int, transposed: bool):
@@ -169,18 +151,17 @@ def _restricted_solve(matvec, b, moving, *, cap: int, transposed: bool):
     put = lambda base, vals: jnp.where(moving, vals.at[rank].get(mode="clip"), base)  # noqa: E731
     fixed = jnp.where(moving, 0, b)
     if not transposed:  # x_N = b_N, J_AA x_A = b_A - J_AN b_N
-        return put(fixed, _leading_solve(G, take(b - matvec(fixed)), count))
+        return put(fixed, jnp.linalg.solve(G, take(b - matvec(fixed))))
     # Jᵀ = [[J_AAᵀ, 0], [J_ANᵀ, I]]: J_AAᵀ x_A = b_A, x_N = b_N - J_ANᵀ x_A
-    moved = put(jnp.zeros_like(b), _leading_solve(G, take(b), count))
+    moved = put(jnp.zeros_like(b), jnp.linalg.solve(G, take(b)))
     return jnp.where(moving, moved, b - matvec(moved))
 
 
 def _direct(matvec, b):
-    """``custom_root``'s tangent solve: the reduced dense system (module docstring)."""
+    """``custom_root``'s tangent solve: the whole Jacobian (one batched JVP per unknown), LU."""
     flat_b, unravel, mv = _flat(matvec, b)
-    moving = moving_rows(mv, flat_b.size, flat_b.dtype)
-    return unravel(_restricted_solve(mv, flat_b, moving, cap=_padded(flat_b.size),
-                                     transposed=False))
+    jac = jax.vmap(mv, out_axes=1)(jnp.eye(flat_b.size, dtype=flat_b.dtype))
+    return unravel(jnp.linalg.solve(jac, flat_b))
 
 
 def _tol(b) -> float:
@@ -220,14 +201,14 @@ def differentiable_root(F, x0, x_star, theta, kind: str, symmetric: bool):
 
 
 def _reduced_or(iterative, vecmat, v, jvp):
-    """``Jᵀ u = v``: the reduced dense solve when at most ``DIRECT_MAX`` rows of ``J`` move
+    """``Jᵀ u = v``: the reduced dense solve when at most ``REDUCED_MAX`` rows of ``J`` move
     (``jvp`` applies ``J``, ``vecmat`` applies ``Jᵀ``), else ``iterative``."""
     flat_v, unravel, flat_vecmat = _flat(vecmat, v)
     _, _, flat_jvp = _flat(jvp, v)
     moving = moving_rows(flat_jvp, flat_v.size, flat_v.dtype)
     return lax.cond(
-        jnp.sum(moving) <= _padded(DIRECT_MAX),
-        lambda: unravel(_restricted_solve(flat_vecmat, flat_v, moving, cap=_padded(DIRECT_MAX),
+        jnp.sum(moving) <= REDUCED_MAX,
+        lambda: unravel(_restricted_solve(flat_vecmat, flat_v, moving, cap=REDUCED_MAX,
                                          transposed=True)),
         lambda: iterative(vecmat, v),
     )
