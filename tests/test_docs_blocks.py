@@ -29,6 +29,9 @@ pytestmark = pytest.mark.slow
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^( *)```python[^\n]*\n(.*?)^\1```", re.S | re.M)  # also indented (in lists)
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(.*?)\s*-->\s*$")
+# ``<!-- devices: 8 -->`` before a block: it runs in a subprocess with 8 virtual CPU devices
+# (tests/_spmd.py), as the multi-device pages need jax to start with them
+DEVICES = re.compile(r"<!--\s*devices:\s*(\d+)\s*-->\s*$")
 TIME_LIMIT_S = 120  # per block; the blocks are small examples, this only catches hangs
 
 
@@ -85,6 +88,13 @@ def test_doc_block_runs(name, line, code, skip_reason):
     if skip_reason is not None:
         assert skip_reason, f"{name}:{line}: a no-run marker needs a reason"
         pytest.skip(f"{name}:{line} marked no-run: {skip_reason}")
+    before = (DOCS / name).read_text().split("\n")[line - 2]
+    devices = DEVICES.search(before)
+    if devices:
+        from _spmd import run_devices  # noqa: PLC0415
+
+        run_devices(code, n=int(devices.group(1)), timeout=TIME_LIMIT_S * 2)
+        return
     namespace = {"__name__": f"docs_{pathlib.Path(name).stem}_{line}"}
     compiled = compile(code, f"{name}:{line}", "exec")
     old = signal.signal(signal.SIGALRM, _alarm)
