@@ -199,3 +199,18 @@ def test_bad_inputs():
         sparse_logistic(X, y, 0.1, max_inner=0)
     with pytest.raises(ValueError, match="init"):
         sparse_logistic(X, y, 0.1, init=np.zeros(3))
+
+
+def test_boolean_labels_through_glm_are_two_classes():
+    # regression: glm's logistic datafit cast {-1, +1} labels back to the input's bool dtype,
+    # so a boolean y (say y > median) became a one-class problem that never converged
+    rng = np.random.RandomState(3)
+    X = rng.randn(60, 8)
+    t = X[:, 0] - X[:, 1] + 0.5 * rng.randn(60)
+    labels = t > np.median(t)
+    df, pen = gradopt.datafits.logistic(), gradopt.prox.l1(0.02)
+    a = gradopt.glm(X, labels, df, pen, tol=1e-10)
+    b = gradopt.glm(X, labels.astype(float), df, pen, tol=1e-10)
+    assert bool(a.converged)
+    np.testing.assert_allclose(a.coef, b.coef, atol=1e-10)
+    assert np.abs(np.asarray(a.coef)).max() > 0.1
