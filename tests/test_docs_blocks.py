@@ -93,6 +93,10 @@ def test_doc_block_runs(name, line, code, skip_reason):
     if devices:
         from _spmd import run_devices  # noqa: PLC0415
 
+        if "jax.set_mesh" in code and not hasattr(jax, "set_mesh"):
+            # explicit mesh axes came with jax 0.7; the dependency floor (make test-min) lacks them
+            pytest.skip(f"{name}:{line} uses jax.set_mesh, which jax {jax.__version__} lacks")
+
         run_devices(code, n=int(devices.group(1)), timeout=TIME_LIMIT_S * 2)
         return
     namespace = {"__name__": f"docs_{pathlib.Path(name).stem}_{line}"}
