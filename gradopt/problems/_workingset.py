@@ -161,36 +161,57 @@ def gram_solve(XT, y, a1, a2, w, tol, max_epochs, pdas=None) -> Solved:
 gram_solve_jit = jax.jit(gram_solve)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "transposed"))
-def gram_direct(X, y, a1, a2, w, tol_rel, tol_inner_factor, max_epochs, fit_intercept,
-                transposed=False):
-    """Full-Gram solve from ``X (n, p)`` as given (no transposed copy; ``p`` small).
+class GramStats(NamedTuple):
+    """What coordinate descent on the full Gram matrix needs from the data: ``G = X^T X / n``,
+    ``c = X^T y / n``, ``yy = y.y / n`` (of the centered data with an intercept) and the
+    means that were removed."""
 
-    ``G = X^T X / n`` is a matrix product (fast in either layout) and the final
-    certificate uses ``X w`` and ``r^T X``. With ``transposed`` the input is
-    ``X^T (p, n)`` (what a Fortran-ordered NumPy ``X`` gives for free).
-    Returns ``(Solved, x_mean, y_mean, tol_abs)``.
-    """
+    G: jax.Array
+    c: jax.Array
+    yy: jax.Array
+    x_mean: jax.Array
+    y_mean: jax.Array
+
+
+def _centered(X, y, fit_intercept: bool, transposed: bool):
+    """``(X, y, x_mean, y_mean)`` with ``X (n, p)``, centered when ``fit_intercept``."""
     if transposed:
         X = X.T
+    if not fit_intercept:
+        return X, y, jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype)
+    x_mean, y_mean = jnp.mean(X, axis=0), jnp.mean(y)
+    return X - x_mean, y - y_mean, x_mean, y_mean
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "transposed"))
+def gram_stats(X, y, fit_intercept: bool, transposed: bool = False) -> GramStats:
+    """:class:`GramStats` of ``X (n, p)`` as given (``X^T (p, n)`` with ``transposed``, what a
+    Fortran-ordered NumPy ``X`` gives for free): two matrix products, no transposed copy."""
+    X, y, x_mean, y_mean = _centered(X, y, fit_intercept, transposed)
     n = y.shape[0]
-    if fit_intercept:
-        x_mean = jnp.mean(X, axis=0)
-        y_mean = jnp.mean(y)
-        X = X - x_mean
-        y = y - y_mean
-    else:
-        x_mean = jnp.zeros(X.shape[1], X.dtype)
-        y_mean = jnp.zeros((), X.dtype)
-    yy = (y @ y) / n
-    tol_abs = tol_rel * 0.5 * yy
-    G = (X.T @ X) / n
-    c = (y @ X) / n
-    res = cd_gram_solve(G, c, yy, a1, a2, w, tol_inner_factor * tol_abs, max_epochs,
-                        newton_size=G.shape[0])
-    r = y - X @ res.w
-    P, D, gap, _ = _scalars_from(r @ X / n, y, res.w, r, a1, a2)
-    return Solved(res.w, P, D, gap, res.epochs), x_mean, y_mean, tol_abs
+    return GramStats((X.T @ X) / n, (y @ X) / n, (y @ y) / n, x_mean, y_mean)
+
+
+@jax.jit
+def gram_cd(stats: GramStats, a1, a2, w, tol_rel, max_epochs):
+    """Coordinate descent (Anderson, Newton steps) on ``stats``' Gram matrix to a gap of
+    ``tol_rel * P(0)``. Its program depends on ``p`` only, so every ``n`` (cross-validation
+    folds, a refit on all rows) reuses one compilation; the data-sized work is in
+    :func:`gram_stats` and :func:`gram_certificate`, cheap programs to compile."""
+    tol_abs = tol_rel * 0.5 * stats.yy
+    return cd_gram_solve(stats.G, stats.c, stats.yy, a1, a2, w, tol_abs, max_epochs,
+                         newton_size=stats.G.shape[0])
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "transposed"))
+def gram_certificate(X, y, stats: GramStats, w, epochs, a1, a2, tol_rel, fit_intercept: bool,
+                     transposed: bool = False):
+    """``(Solved, tol_abs)`` at ``w``: the gap from the explicit residual ``y - X w`` (the
+    Gram form's own gap can lose digits to cancellation) and ``tol_rel * P(0)``."""
+    X, y, _, _ = _centered(X, y, fit_intercept, transposed)
+    r = y - X @ w
+    P, D, gap, _ = _scalars_from(r @ X / y.shape[0], y, w, r, a1, a2)
+    return Solved(w, P, D, gap, epochs), tol_rel * 0.5 * stats.yy
 
 
 def _scalars_from(v, y, w, r, a1, a2):

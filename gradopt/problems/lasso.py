@@ -378,24 +378,28 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
             max_outer=int(max_outer), ws_size=int(min(K, p)),
         )
     if p <= GRAM_MAX_P:
-        # full Gram matrix from X as given (no transposed copy); if the explicit
-        # gap disagrees with the Gram-form one (cancellation), tighten and resume
+        # full Gram matrix from X as given (no transposed copy; one transfer of X); the
+        # coordinate descent's program depends on p only. If the explicit gap disagrees
+        # with the Gram-form one (cancellation), tighten and resume
         fortran = isinstance(X, np.ndarray) and X.flags.f_contiguous and not X.flags.c_contiguous
-        Xj = _host_or_device(X.T if fortran else X, dt)
+        Xj = jnp.asarray(X.T if fortran else X, dt)
         args = (np.asarray(a1, dt), np.asarray(a2, dt))
+        stats = _ws.gram_stats(Xj, yj, bool(fit_intercept), fortran)
         factor, epochs, w = 1.0, 0, w0
         for _ in range(3):
-            solved, x_mean, y_mean, tol_abs = _ws.gram_direct(
-                Xj, yj, *args, w, np.asarray(tol, dt), np.asarray(factor, dt),
-                np.int32(max(int(max_iter) - epochs, 1)), bool(fit_intercept), fortran)
-            epochs += int(solved.epochs)
+            res = _ws.gram_cd(stats, *args, w, np.asarray(tol * factor, dt),
+                              np.int32(max(int(max_iter) - epochs, 1)))
+            solved, tol_abs = _ws.gram_certificate(Xj, yj, stats, res.w, res.epochs, *args,
+                                                   np.asarray(tol, dt), bool(fit_intercept),
+                                                   fortran)
+            gap, target, step_epochs = jax.device_get((solved.gap, tol_abs, solved.epochs))
+            epochs += int(step_epochs)
             w = solved.w
-            if bool(solved.gap <= tol_abs) or epochs >= max_iter:
+            if gap <= target or epochs >= max_iter:
                 break
             factor /= 10
-        solved = solved._replace(epochs=jnp.int32(epochs))
-        prep = _ws.Prepared(None, None, x_mean, y_mean, None)
-        return _result(prep, solved, tol_abs, dt)
+        solved = solved._replace(epochs=np.int32(epochs))
+        return _result_jit(stats.x_mean, stats.y_mean, solved, tol_abs)
     prep, yy, start = _ws.prepare_start_jit(_ws.host_transpose(X, dt), yj, w0,
                                             np.asarray(a1, dt), bool(fit_intercept))
     yy, nnz, nviol = jax.device_get((yy, start[1], start[2]))  # one sync
