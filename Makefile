@@ -67,6 +67,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/first_result.py
 	$(PY) benchmarks/minimize_overhead.py
 	$(PY) benchmarks/lbfgsb.py
+	$(PY) benchmarks/scaling.py
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) build *.egg-info .pytest_cache

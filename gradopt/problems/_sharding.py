@@ -19,6 +19,14 @@ runs as one SPMD program on the data where they lie:
   replicated scalar result every process can read (:func:`reduce_on_device`),
   since ``np.asarray`` cannot fetch an array that spans other processes.
 
+A design whose *columns* (features) are sharded (``P(None, "model")``, for
+``p >> n``) is solved in place too (:func:`feature_sharded`): its transpose
+``XT`` is then sharded along its rows (each device transposes its own features;
+the feature dimension is not padded, the sample dimension is), ``X^T u`` is
+computed locally, ``X w`` is an all-reduce of partial products (an ``n``-vector),
+and the engine's inner loop runs on the working set's columns gathered
+(``engine.Columns``). The result is replicated (:func:`replicated_outputs`).
+
 On one device (or for NumPy input) none of this changes a line of the compiled
 program: :func:`dot` is ``a @ b`` unless an operand's *type* carries an
 explicit mesh axis on the contracted dimension, which only happens on explicit
@@ -53,6 +61,15 @@ def row_sharded(X) -> bool:
     return spec[1] is None
 
 
+def feature_sharded(X) -> bool:
+    """Whether ``X`` (2-D) is sharded over devices along its features only (``P(None, axis)``):
+    the layout for ``p >> n``, solved with the working set's columns gathered."""
+    if not is_sharded(X) or not isinstance(X.sharding, NamedSharding) or X.ndim != 2:
+        return False
+    spec = tuple(X.sharding.spec) + (None, None)
+    return spec[0] is None and spec[1] is not None
+
+
 def rows_of(X) -> NamedSharding:
     """The sharding of a ``(n,)`` array laid out like ``X``'s rows."""
     spec = tuple(X.sharding.spec) + (None,)
@@ -72,16 +89,45 @@ def put_rows(a, X):
 
 @functools.lru_cache(maxsize=16)
 def _transpose_pad_jit(out: NamedSharding):
-    def transpose_pad(X, p_pad, dtype):
-        return jnp.pad(jnp.asarray(X, dtype).T, ((0, p_pad - X.shape[1]), (0, 0)))
-    return jax.jit(transpose_pad, static_argnums=(1, 2), out_shardings=out)
+    def transpose_pad(X, p_pad, n_pad, dtype):
+        n, p = X.shape
+        return jnp.pad(jnp.asarray(X, dtype).T, ((0, p_pad - p), (0, n_pad - n)))
+    return jax.jit(transpose_pad, static_argnums=(1, 2, 3), out_shardings=out)
 
 
-def transpose_pad(X, p_pad: int, dtype):
-    """``X.T`` as ``dtype``, features padded with zeros to ``p_pad``, sample dimension kept
-    sharded as ``X``'s rows (each device transposes its own block: no communication)."""
-    out = NamedSharding(X.sharding.mesh, P(None, rows_of(X).spec[0]))
-    return _transpose_pad_jit(out)(X, p_pad, np.dtype(dtype))
+def transpose_pad(X, p_pad: int, dtype, n_pad: int | None = None):
+    """``X.T`` as ``dtype``, zero-padded to ``(p_pad, n_pad)`` (``n_pad`` defaults to ``n``),
+    laid out as ``X`` transposed: each device transposes its own block, no communication.
+    Pad only a dimension that is not sharded (padding a sharded one would move data
+    between devices): the features of row-sharded ``X``, the samples of feature-sharded."""
+    spec = tuple(X.sharding.spec) + (None, None)
+    out = NamedSharding(X.sharding.mesh, P(spec[1], spec[0]))
+    return _transpose_pad_jit(out)(X, p_pad, X.shape[0] if n_pad is None else n_pad,
+                                   np.dtype(dtype))
+
+
+def replicated(mesh, tree):
+    """``tree`` (inside a jitted function) constrained to be replicated over ``mesh``: an
+    all-gather of what is sharded. Under a context mesh (``jax.set_mesh``, or inside
+    :func:`replicated_outputs`' ``auto_axes``, whose axis types differ from ``mesh``'s) the
+    bare spec names it."""
+    context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
+    whole = P() if context is not None and not context.empty else NamedSharding(mesh, P())
+    return jax.lax.with_sharding_constraint(tree, whole)
+
+
+def replicated_outputs(fn, mesh):
+    """``fn`` with its outputs replicated over ``mesh`` (readable on every process). On a mesh
+    with explicit axes ``fn`` runs with them made auto (``jax.sharding.auto_axes``): the
+    engine's gathers, scatters and scans along a sharded feature axis have no sharding JAX
+    can type, and XLA's propagation partitions them (masked local gathers and all-reduces;
+    the compiled program is the auto mesh's)."""
+    explicit = tuple(name for name, t in zip(mesh.axis_names, getattr(mesh, "axis_types", ()))
+                     if _AxisType is not None and t == _AxisType.Explicit)
+    whole = NamedSharding(mesh, P())  # names the mesh: no jax.set_mesh context needed
+    if explicit:
+        return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=whole)
+    return lambda *args: jax.lax.with_sharding_constraint(fn(*args), whole)
 
 
 @jax.jit

@@ -160,6 +160,20 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
             Wp = np.zeros((p_pad,) + W0.shape[1:], dtype)
             Wp[:p] = W0
         mask = _sharding.put_rows(np.ones(n, dtype), X)
+    elif _sharding.feature_sharded(X):
+        # features stay where they are: no feature padding (it would move features between
+        # devices; JAX lays out only p divisible by the shards), samples padded on each device
+        if groups is not None:
+            raise ValueError(
+                "group_lasso on a design sharded along its features is not supported (its "
+                "blocks need a zero padding feature); shard the rows (P('data', None)).")
+        p_pad, n_pad = p, bucket(n)
+        XT = _sharding.transpose_pad(X, p_pad, dtype, n_pad)
+        pad_n = ((0, n_pad - n), (0, 0))
+        yp = _sharding.put_rows(jnp.pad(y.astype(dtype), pad_n) if isinstance(y, jax.Array)
+                                else np.pad(np.asarray(y, dtype), pad_n), X)  # replicated
+        Wp = jnp.asarray(W0, dtype) if isinstance(W0, jax.Array) else np.asarray(W0, dtype)
+        mask = (np.arange(n_pad) < n).astype(dtype)
     else:
         n_pad = bucket(n)
         XT, yp, Wp = _pad(X, y, W0, n_pad, p_pad, dtype)
@@ -167,6 +181,22 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
     idx, valid = _singletons(p_pad, p) if groups is None else _group_blocks(groups, p_pad)
     data = engine.Data(XT, yp, mask, idx, valid)
     return data, Wp, (n, p, k, dtype, squeeze)
+
+
+def _columns(data: engine.Data) -> engine.Columns | None:
+    """The engine's feature-sharded mode (:class:`engine.Columns`) when ``data.XT`` is sharded
+    along its features: the inner loop's gathered working set holds up to ``4 n`` blocks (a
+    lasso's support has at most ``n`` features and its working sets are twice the support;
+    the margin leaves room for the larger supports of an elastic net)."""
+    XT = data.XT
+    if not _sharding.is_sharded(XT) or not isinstance(XT.sharding, jax.sharding.NamedSharding):
+        return None
+    spec = tuple(XT.sharding.spec) + (None, None)
+    if spec[0] is None or spec[1] is not None:  # features sharded, samples whole
+        return None
+    nb = data.idx.shape[0]
+    capacity = min(nb, bucket(max(4 * XT.shape[1], 2 * engine.WS_MIN)))
+    return engine.Columns(XT.sharding.mesh, capacity)
 
 
 def glm(
@@ -221,6 +251,18 @@ def glm(
     ``X`` is never gathered, and rows are not padded. Every field of the result
     is replicated over the mesh (readable in every process).
 
+    ``X`` may instead have its **columns** (features) sharded
+    (``P(None, "model")``, for ``p >> n``): each device computes the
+    correlations ``X^T u`` of its features, and each outer iteration gathers the
+    working set's columns (``O(n |ws|)`` numbers; integer ``p``-vectors are
+    gathered to select it) into a small replicated problem for coordinate
+    descent, which updates the predictions ``X w`` itself: ``X`` is never
+    gathered. Features are not padded (a new ``p`` compiles again; JAX lays
+    out only ``p`` divisible by the shards). The result (``coef`` included) is
+    replicated over the mesh. On a mesh with explicit axes the solve runs with
+    them made auto (``jax.sharding.auto_axes``). ``group_lasso`` does not take
+    this layout.
+
     Example::
 
         >>> import numpy as np, gradopt
@@ -252,7 +294,7 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
     # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
     solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
     sol = solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
-                fit_intercept=bool(fit_intercept))
+                fit_intercept=bool(fit_intercept), columns=_columns(data))
     return sol, p, squeeze
 
 

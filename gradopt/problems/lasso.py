@@ -36,14 +36,17 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
 from gradopt.datafits import quadratic
-from gradopt.problems import _cd, _inputs, _sharding
+from gradopt.problems import _cd, _inputs, _sharding, engine
 from gradopt.problems import _workingset as _ws
 from gradopt.problems._gap import _dual_from_scalars
 from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import (
+    _columns,
+    _per_feature,
     _prepare,
     _result as _glm_result,
     any_traced,
@@ -52,6 +55,7 @@ from gradopt.problems.glm import (
 )
 from gradopt.problems.presets import _enet_or_l1, _path
 from gradopt.prox.sparse import elastic_net as _enet_penalty
+from gradopt.prox.sparse import l1 as _l1_penalty
 from gradopt.solve.result import Status
 
 __all__ = [
@@ -457,9 +461,10 @@ _SOLVER_DOC = """
     working-set iterations and ``status`` is filled (``docs/lasso.md``).
 
     Sharded data: a concrete ``X`` laid out over several devices (a global
-    ``jax.Array``, rows sharded) also goes to the GLM engine with
-    ``solver="auto"``, which runs as one SPMD program where the rows lie (see
-    :func:`gradopt.glm`); the result is replicated.
+    ``jax.Array``, rows sharded, or columns sharded for ``p >> n``) also goes to
+    the GLM engine with ``solver="auto"``, which runs as one SPMD program where
+    the data lie (see :func:`gradopt.glm`); the result (``coef`` included) is
+    replicated over the mesh.
 
     Returns:
       :class:`~gradopt.problems.SparseResult` with ``coef (p,)``,
@@ -691,7 +696,7 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
     data, W0, (_, p, _, _, _) = _prepare(X, y, quadratic(), None, multitask=False)
     sols = _path(quadratic(), _enet_pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
-                 bool(fit_intercept), True)
+                 bool(fit_intercept), True, columns=_columns(data))
     return LassoPath(alphas=alphas, coefs=sols.iterate.W[:, :p, 0],
                      intercepts=sols.iterate.b[:, 0], duality_gaps=sols.cert.gap,
                      n_iter=sols.n_epochs, converged=sols.status == Status.CONVERGED)
@@ -747,6 +752,34 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
     or ``jax.vmap`` around the call), the batch is a ``jax.vmap`` of the GLM
     engine's differentiable solve (see :func:`lasso`), ``ws_size`` unused.
 
+    Sharded data (global ``jax.Array`` inputs on a mesh, one process or many):
+
+    * **The batch axis sharded**: a batched argument (``X`` ``(B, n, p)``, ``y``
+      ``(B, n)`` or ``alpha`` ``(B,)``) sharded along its leading axis only
+      (``NamedSharding(mesh, P("batch"))``). Each of the ``D`` devices along the
+      batch's mesh axes solves its own ``B / D`` problems with the vmapped
+      solver above (``jax.shard_map``), in lockstep with its own problems only;
+      there is no communication. The other batched arguments are placed with
+      the same batch sharding and the shared ones are replicated on the mesh
+      (NumPy values are cut on each process). **Result:** every field keeps
+      the batch sharding, ``NamedSharding(mesh, P("batch"))`` on its leading
+      axis; in a multi-process run each process holds its own problems'
+      results (``addressable_shards``).
+    * **A shared 2-D** ``X`` **whose rows are sharded** (``P("data", None)``)
+      with a batch of ``y`` ``(B, n)`` and / or ``alpha`` ``(B,)``: the rows stay
+      where they are and each problem is the GLM engine's SPMD solve (as
+      :func:`lasso` on sharded ``X``), vmapped over the batch in one program:
+      per iteration it all-reduces a ``(p, B)`` block of correlations ``X^T U``
+      and never gathers ``X``. ``y`` is placed with ``X``'s row sharding,
+      ``ws_size`` is unused, ``n_iter`` counts epochs and ``status`` is filled.
+      **Result:** replicated over the mesh (readable in every process).
+    * Other layouts (a replicated ``X``; a batched argument sharded along a
+      non-batch axis only, e.g. ``X`` ``(B, n, p)`` as ``P(None, "data", None)``)
+      take the single-program path above, where XLA's sharding propagation
+      places the work. A batched argument sharded along its batch axis *and*
+      another one, or batched arguments sharded differently, raise
+      ``ValueError``.
+
     Example::
 
         >>> import numpy as np, gradopt
@@ -756,14 +789,41 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
         >>> res.coef.shape, bool(res.converged.all())
         ((4, 8), True)
     """
+    return _batch_call(X, y, alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept, tol=tol,
+                       max_iter=max_iter, ws_size=ws_size, max_outer=max_outer)()
+
+
+class _BatchCall(NamedTuple):
+    """A planned :func:`lasso_batch`: ``fn(*args, **static)`` solves. ``fn`` is jitted when
+    ``lowerable``, and ``fn.lower(*args, **static)`` is then the whole batch's program (the
+    tests and ``benchmarks/scaling.py`` read its collectives from it)."""
+
+    fn: Any
+    args: tuple
+    static: dict
+    kind: str  # "local" (one program, NumPy / one device), "batch", "rows" or "traced"
+    lowerable: bool = True
+
+    def __call__(self) -> SparseResult:
+        return self.fn(*self.args, **self.static)
+
+
+def _batch_call(X, y, alpha, *, l1_ratio, fit_intercept, tol, max_iter, ws_size,
+                max_outer) -> _BatchCall:
+    """:func:`lasso_batch`'s checks, and the program that solves the batch where it lies."""
     _check_common(0.0, l1_ratio, tol, max_iter, max_outer)
     X, y = _check_data(X, y, batched=True)
     alpha_arr = alpha if (isinstance(alpha, jax.Array) or is_traced(alpha)) else np.asarray(alpha)
     if alpha_arr.ndim > 1:
         raise ValueError(f"alpha must be a scalar or a 1-D array, got shape {alpha_arr.shape}.")
     if not is_traced(alpha_arr):
-        a_np = np.asarray(alpha_arr, dtype=np.float64)
-        if not np.all(np.isfinite(a_np)) or np.any(a_np < 0):
+        if _sharding.is_sharded(alpha_arr):  # checked where it lies (maybe other processes)
+            ok = bool(_sharding.reduce_on_device(
+                lambda a: jnp.all(jnp.isfinite(a) & (a >= 0)), alpha_arr))
+        else:
+            a_np = np.asarray(alpha_arr, dtype=np.float64)
+            ok = np.all(np.isfinite(a_np)) and not np.any(a_np < 0)
+        if not ok:
             raise ValueError("alpha must be finite and >= 0.")
     sizes = {s for s, nd in ((X.shape[0], X.ndim == 3), (y.shape[0], y.ndim == 2),
                              (alpha_arr.shape[0] if alpha_arr.ndim else 0, alpha_arr.ndim == 1))
@@ -779,25 +839,95 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
         raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
     in_axes = (0 if X.ndim == 3 else None, 0 if y.ndim == 2 else None,
                0 if alpha_arr.ndim == 1 else None)
-    args = jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt)
+    static = dict(in_axes=in_axes, fit_intercept=bool(fit_intercept), max_iter=int(max_iter),
+                  max_outer=int(max_outer), ws_size=int(min(K, p)))
     # the arguments as passed: traced by an outer jax.grad / jit / vmap (the vmap below
     # traces them too, but only after this test)
     if any_traced((X, y, alpha_arr, l1_ratio, tol)):
-        return jax.vmap(lambda X, y, a: engine_least_squares(
+        args = jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt)
+        solve = jax.vmap(lambda X, y, a: engine_least_squares(
             X, y, _enet_or_l1(a, l1_ratio), None, fit_intercept=fit_intercept, tol=tol,
-            max_iter=max_iter, max_outer=max_outer), in_axes=in_axes)(*args)
-    return _batch_jit(
-        *args, jnp.asarray(l1_ratio, dt), jnp.asarray(tol, dt), in_axes=in_axes,
-        fit_intercept=bool(fit_intercept), max_iter=int(max_iter), max_outer=int(max_outer),
-        ws_size=int(min(K, p)),
-    )
+            max_iter=max_iter, max_outer=max_outer), in_axes=in_axes)
+        return _BatchCall(solve, args, {}, "traced", lowerable=False)
+    plan = _batch_plan(X, y, alpha_arr, in_axes)
+    if plan.kind == "rows":
+        return _rows_call(X, y, alpha_arr, plan, dt, in_axes, l1_ratio=l1_ratio,
+                          fit_intercept=bool(fit_intercept), tol=tol, max_iter=int(max_iter),
+                          max_outer=int(max_outer))
+    if plan.kind == "batch":
+        batch = NamedSharding(plan.mesh, P(plan.axis))
+        shared = NamedSharding(plan.mesh, P())
+        args = tuple(_place(a, batch if ax == 0 else shared, dt)
+                     for a, ax in zip((X, y, alpha_arr), in_axes))
+        scalars = (np.asarray(l1_ratio, dt), np.asarray(tol, dt))
+        return _BatchCall(_batch_shards_jit, args + scalars,
+                          dict(static, mesh=plan.mesh, axis=plan.axis), "batch")
+    args = jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt)
+    return _BatchCall(_batch_jit, args + (jnp.asarray(l1_ratio, dt), jnp.asarray(tol, dt)),
+                      static, "local")
 
 
-@functools.partial(
-    jax.jit, static_argnames=("in_axes", "fit_intercept", "max_iter", "max_outer", "ws_size")
-)
-def _batch_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
-               ws_size):
+class _BatchPlan(NamedTuple):
+    """Where a batch is solved: ``kind`` ``"local"`` (one program over the whole batch: NumPy,
+    one device, or a layout left to XLA's sharding propagation), ``"batch"`` (the batch axis
+    sharded over ``mesh``'s axes ``axis``: each device solves its own problems) or ``"rows"``
+    (a shared 2-D ``X`` whose rows are sharded over ``axis``: one engine SPMD solve per
+    problem, vmapped)."""
+
+    kind: str
+    mesh: Any = None
+    axis: Any = None
+
+
+def _spec(a) -> tuple:
+    """``a``'s partition spec, one entry per dimension."""
+    spec = tuple(a.sharding.spec)
+    return spec + (None,) * (a.ndim - len(spec))
+
+
+def _batch_plan(X, y, alpha, in_axes) -> _BatchPlan:
+    """Read the layout of ``lasso_batch``'s arguments (see :class:`_BatchPlan`)."""
+    if X.ndim == 2 and _sharding.row_sharded(X) and _spec(X)[0] is not None:
+        return _BatchPlan("rows", X.sharding.mesh, _spec(X)[0])
+    led = []  # batched arguments sharded along their leading (batch) axis
+    for name, a, ax in zip(("X", "y", "alpha"), (X, y, alpha), in_axes):
+        if ax != 0 or not _sharding.is_sharded(a) or not isinstance(a.sharding, NamedSharding):
+            continue
+        spec = _spec(a)
+        if spec[0] is None:
+            continue
+        if any(s is not None for s in spec[1:]):
+            raise ValueError(
+                f"lasso_batch: {name} of shape {a.shape} is sharded as {a.sharding.spec}, along "
+                f"its batch axis and another one. Shard a batch along its leading axis only "
+                f"(P({spec[0]!r}): each device solves whole problems), or pass one 2-D X with "
+                f"its rows sharded (P('data', None)) for problems that share X.")
+        led.append((name, a.sharding.mesh, spec[0]))
+    if not led:
+        return _BatchPlan("local")
+    name, mesh, axis = led[0]
+    for other, m, ax in led[1:]:
+        if m != mesh or ax != axis:
+            raise ValueError(
+                f"lasso_batch: the batched arguments are sharded differently ({name} over "
+                f"{axis!r} of mesh {dict(mesh.shape)}, {other} over {ax!r} of mesh "
+                f"{dict(m.shape)}); give them the same batch sharding.")
+    return _BatchPlan("batch", mesh, axis)
+
+
+def _place(a, sharding: NamedSharding, dtype):
+    """``a`` as ``dtype`` laid out as ``sharding``: JAX arrays are cast and resharded on their
+    devices, NumPy values are cut on each process (``make_array_from_callback``)."""
+    if isinstance(a, jax.Array):
+        a = a if a.dtype == dtype else a.astype(dtype)
+        return a if a.sharding.is_equivalent_to(sharding, a.ndim) else jax.device_put(a, sharding)
+    a = np.asarray(a, dtype)
+    return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
+
+
+def _batch_body(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
+                ws_size):
+    """The vmapped pure-JAX solver over a batch (on one device, or on one device's block)."""
     def one(X, y, a):
         w0 = jnp.zeros(X.shape[1], X.dtype)
         return _pure_enet(X, y, a * l1_ratio, a * (1.0 - l1_ratio), w0, tol,
@@ -805,3 +935,81 @@ def _batch_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, 
                           max_outer=max_outer, ws_size=ws_size, pdas=0)
 
     return jax.vmap(one, in_axes=in_axes)(X, y, alpha)
+
+
+_BATCH_STATIC = ("in_axes", "fit_intercept", "max_iter", "max_outer", "ws_size")
+_batch_jit = jax.jit(_batch_body, static_argnames=_BATCH_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_BATCH_STATIC + ("mesh", "axis"))
+def _batch_shards_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
+                      ws_size, mesh, axis):
+    """:func:`_batch_body` on each device's block of the batch (``jax.shard_map`` over the
+    batch's mesh axes ``axis``): no communication; results sharded like the batch."""
+    specs = tuple(P(axis) if ax == 0 else P() for ax in in_axes) + (P(), P())
+    local = functools.partial(_batch_body, in_axes=in_axes, fit_intercept=fit_intercept,
+                              max_iter=max_iter, max_outer=max_outer, ws_size=ws_size)
+    # check_vma=False: the solver's loops carry values that start equal on every device
+    return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(axis),
+                         check_vma=False)(X, y, alpha, l1_ratio, tol)
+
+
+def _rows_call(X, y, alpha, plan: _BatchPlan, dt, in_axes, *, l1_ratio, fit_intercept, tol,
+               max_iter, max_outer) -> _BatchCall:
+    """A batch of problems sharing a row-sharded ``X``: the engine's data prepared once (``X``
+    transposed and feature-padded on its own devices), ``y`` placed like ``X``'s rows."""
+    if X.dtype != dt:
+        X = X.astype(dt)  # on X's devices, its sharding kept
+    _, ax_y, ax_a = in_axes
+    shared_y = y if ax_y is None else np.zeros(X.shape[0], dt)  # y of the prepared data
+    data, W0, (_, p, _, _, _) = _prepare(X, shared_y, quadratic(), None, multitask=False)
+    if ax_y is None:
+        ys = None
+    else:
+        ys = _place(y, NamedSharding(plan.mesh, P(None, plan.axis)), dt)
+    if ax_a is None:
+        alphas = np.asarray(alpha, dt)
+    else:
+        alphas = _place(alpha, NamedSharding(plan.mesh, P()), dt)
+    args = (data, W0, ys, alphas, np.asarray(l1_ratio, dt), np.asarray(tol, dt))
+    static = dict(y_axis=ax_y, a_axis=ax_a, p=p, pure_l1=float(l1_ratio) == 1.0,
+                  fit_intercept=fit_intercept, max_iter=max_iter, max_outer=max_outer)
+    return _BatchCall(_batch_rows_jit, args, static, "rows")
+
+
+@functools.partial(jax.jit, static_argnames=("y_axis", "a_axis", "p", "pure_l1", "fit_intercept",
+                                             "max_iter", "max_outer"))
+def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, pure_l1,
+                    fit_intercept, max_iter, max_outer):
+    """The GLM engine's solve (:func:`engine_least_squares`' program) vmapped over a batch of
+    targets and / or strengths, on data whose rows are sharded: one SPMD program."""
+
+    def batch(data, W0, ys, alphas, l1_ratio, tol):
+        p_pad = data.XT.shape[0]
+
+        def one(y, a):
+            d = data if y is None else data._replace(y=y[:, None])
+            penalty = _l1_penalty(a) if pure_l1 else _enet_penalty(a, l1_ratio)
+            penalty = _per_feature(penalty, p_pad, data.XT.dtype)
+            sol = engine.solve(quadratic(), penalty, d, W0, tol, max_outer, max_iter,
+                               fit_intercept=fit_intercept)
+            return _glm_result(sol, p, True)._replace(n_iter=sol.n_epochs)
+
+        return jax.vmap(one, in_axes=(y_axis, a_axis))(ys, alphas)
+
+    explicit = _explicit_axes(data.XT)
+    if explicit:
+        # on explicit axes, vmap turns the engine's lax.cond into selects whose batched
+        # predicate has no sharding in its type, which JAX refuses: the solve runs with the
+        # axes made auto (sharding propagation, as on an auto mesh); results replicated
+        batch = jax.sharding.auto_axes(batch, axes=explicit, out_sharding=P())
+    return batch(data, W0, ys, alphas, l1_ratio, tol)
+
+
+def _explicit_axes(x) -> tuple:
+    """The explicit mesh axes in ``x``'s type (none on auto meshes or older jax)."""
+    mesh, _ = _sharding._explicit_spec(x)
+    if mesh is None or not hasattr(jax.sharding, "auto_axes"):
+        return ()
+    return tuple(name for name, t in zip(mesh.axis_names, mesh.axis_types)
+                 if t == jax.sharding.AxisType.Explicit)

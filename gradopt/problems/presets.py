@@ -34,6 +34,7 @@ from gradopt.problems.glm import (
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_ITER,
     _check_penalty,
+    _columns,
     _per_feature,
     _prepare,
     any_traced,
@@ -188,7 +189,8 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
         raise ValueError("alphas must be >= 0.")
     _check_penalty(penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0), p)
     sols = _path(datafit, penalty, data, W0, jnp.asarray(alphas_arr, dtype), tol, max_iter,
-                 max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)))
+                 max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)),
+                 columns=_columns(data))
     coef = sols.iterate.W[:, :p]
     b = sols.iterate.b
     if squeeze:
@@ -197,13 +199,16 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
                    sols.n_iter, sols.status == 0)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 8, 9))
+@functools.partial(jax.jit, static_argnums=(1, 8, 9), static_argnames=("columns",))
 def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_intercept,
-          differentiable):
+          differentiable, columns=None):
+    """The warm-started scan of solves (``columns``: feature-sharded data, glm's
+    ``_columns``)."""
     def step(W, a):
         pen = _per_feature(penalty(a), data.XT.shape[0], data.XT.dtype)
         solve = engine.solve_differentiable if differentiable else engine.solve
-        sol = solve(datafit, pen, data, W, tol, max_iter, max_epochs, fit_intercept=fit_intercept)
+        sol = solve(datafit, pen, data, W, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
+                    columns=columns)
         return lax.stop_gradient(sol.iterate.W), sol  # the warm start carries no derivative
 
     _, sols = lax.scan(step, W0, alphas)
