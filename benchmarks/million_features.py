@@ -312,8 +312,9 @@ def main():
         f"Limits: the {g['devices']} devices are virtual, on the machine's "
         f"{os.cpu_count()} cores, so gradopt's time is partitioning overhead plus the work of "
         "8 devices done by 2 cores, not a speedup; the peers run one process on those same "
-        "cores. The p-vector all-gathers of the working-set selection are memory copies "
-        "here; on real devices they are network traffic (see docs/scaling.md).",
+        "cores. Inside the solve's loops no collective grows with p (the s32 all-gathers are "
+        "the devices' working-set candidates, capacity x devices); the two p-sized "
+        "all-gathers replicate the result, once (see docs/scaling.md).",
     ])
     print()
     print(body.split("\n\n", 3)[-1])

@@ -106,16 +106,6 @@ def transpose_pad(X, p_pad: int, dtype, n_pad: int | None = None):
                                    np.dtype(dtype))
 
 
-def replicated(mesh, tree):
-    """``tree`` (inside a jitted function) constrained to be replicated over ``mesh``: an
-    all-gather of what is sharded. Under a context mesh (``jax.set_mesh``, or inside
-    :func:`replicated_outputs`' ``auto_axes``, whose axis types differ from ``mesh``'s) the
-    bare spec names it."""
-    context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
-    whole = P() if context is not None and not context.empty else NamedSharding(mesh, P())
-    return jax.lax.with_sharding_constraint(tree, whole)
-
-
 def replicated_outputs(fn, mesh):
     """``fn`` with its outputs replicated over ``mesh`` (readable on every process). On a mesh
     with explicit axes ``fn`` runs with them made auto (``jax.sharding.auto_axes``): the

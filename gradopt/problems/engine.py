@@ -62,9 +62,10 @@ features it holds, an all-reduce of ``O(n |ws|)`` numbers), runs the same inner
 loop on it (which also updates the replicated predictions ``Z``), and writes its
 coefficients back. Everything else reads ``X`` where it lies: ``X^T u`` is
 local to each device, and ``X w`` is formed once, at the start, by an
-all-reduce of an ``n``-vector. The working-set selection's prefix sums and
-scatter run on the ``p``-vector of violations: XLA all-gathers integer
-``p``-vectors there (``docs/scaling.md`` lists them). A working set larger than
+all-reduce of an ``n``-vector. The working set is listed without prefix sums
+over ``p``: each device ranks its own features (``lax.top_k`` in ``shard_map``)
+and the devices' ``capacity`` best are all-gathered, so no collective grows
+with ``p`` (``docs/scaling.md`` lists them). A working set larger than
 ``capacity`` is swept in windows of ``capacity`` blocks, a different window each
 outer iteration (block coordinate descent over windows, slower; the certificate
 still covers every feature).
@@ -79,7 +80,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradopt.problems._sharding import dot, replicated, replicated_outputs, stacked_zeros
+from jax.sharding import PartitionSpec as P
+
+from gradopt.problems._sharding import dot, replicated_outputs, stacked_zeros
 from gradopt.solve.result import Status
 
 ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
@@ -99,12 +102,13 @@ class Data(NamedTuple):
 
 
 class Columns(NamedTuple):
-    """A static argument of :func:`solve`: ``data.XT``'s features are sharded over ``mesh``;
-    the inner loop runs on at most ``capacity`` working-set blocks gathered (module
-    docstring). The solution comes back replicated over ``mesh``."""
+    """A static argument of :func:`solve`: ``data.XT``'s features are sharded over ``mesh``'s
+    axes ``axis`` (a name or a tuple of names); the inner loop runs on at most ``capacity``
+    working-set blocks gathered (module docstring). The solution comes back replicated."""
 
     mesh: Any
     capacity: int
+    axis: Any
 
 
 class Iterate(NamedTuple):
@@ -206,22 +210,21 @@ def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool):
     return cert.kkt <= jnp.maximum(tol * kkt0, 4 * eps * xnorm * cert.unorm)
 
 
-def _working_set(cert: Certificate, data: Data, W, ws_min, columns: Columns | None = None):
+def _working_set(cert: Certificate, data: Data, W, ws_min, columns: Columns | None = None,
+                 n_iter=0):
     """Blocks to sweep, in index order, padded with ``nb``; and how many there are.
 
     Every block with a non-zero coefficient, plus the most violating others, ``size =
-    max(ws_min, 2 nnz)`` in all; on feature-sharded data (``columns``), at most its
-    ``capacity`` while the non-zeros leave room for a violator (else the whole set, swept in
-    windows by :func:`_gather_working_set`). The violation threshold is found by
-    bisection (a count per step): XLA's sort of ``nb`` scores costs several times more on
-    the CPU. The prefix sums and the scatter that order the set run on whole vectors: XLA
-    partitions a prefix sum along a sharded dimension as a windowed reduction of cost
-    ``O(p^2)`` (340 ms instead of 4 ms for ``p = 10^5`` on 8 CPU devices)."""
+    max(ws_min, 2 nnz)`` in all. The violation threshold is found by bisection (a count per
+    step): XLA's sort of ``nb`` scores costs several times more on the CPU. On
+    feature-sharded data (``columns``) the set is listed by :func:`_columns_working_set`
+    instead of prefix sums (which XLA would partition at a cost of ``O(p^2)``, or replicate
+    at ``O(p)`` bytes per device)."""
     nb = data.idx.shape[0]
     nonzero = jnp.any(_blocks(lambda w, _: w != 0, data, W).reshape(nb, -1), axis=1)
     real = jnp.any(data.valid, axis=1)
     size = jnp.clip(jnp.maximum(ws_min, 2 * jnp.sum(nonzero)), 1, jnp.sum(real))
-    if columns is not None:
+    if columns is not None:  # the non-zeros first, violators only up to the capacity
         capacity = columns.capacity
         size = jnp.where(jnp.sum(nonzero) < capacity, jnp.minimum(size, capacity), size)
     cand = real & ~nonzero
@@ -238,11 +241,49 @@ def _working_set(cert: Certificate, data: Data, W, ws_min, columns: Columns | No
     lo, hi = lax.fori_loop(0, 60, halve, (jnp.zeros_like(top), top + jnp.abs(top) + 1.0))
     above = cand & (score >= hi)  # fewer than k: all of them
     ties = cand & (score >= lo) & ~above  # the rest from here, lowest indices first
-    if columns is not None:  # all-gathers of three boolean p-vectors
-        nonzero, above, ties = replicated(columns.mesh, (nonzero, above, ties))
+    if columns is not None:
+        extra = jnp.minimum(jnp.sum(ties), jnp.maximum(k - jnp.sum(above), 0))
+        count = jnp.sum(nonzero | above) + extra
+        return _columns_working_set(columns, nonzero | above, ties, count, n_iter)
     chosen = nonzero | above | (ties & (jnp.cumsum(ties) <= k - jnp.sum(above)))
     slot = jnp.where(chosen, jnp.cumsum(chosen) - 1, nb)
     ws = jnp.full(nb, nb, jnp.int32).at[slot].set(jnp.arange(nb, dtype=jnp.int32), mode="drop")
+    return ws, size
+
+
+def _columns_working_set(columns: Columns, first, ties, count, n_iter):
+    """The working set on feature-sharded data: ``(ws, size)``, ``ws`` the ``capacity`` first
+    blocks of the set (every block of ``first``, then ``ties`` by index, ``count`` in all)
+    in index order, padded with ``nb``, and ``size = min(count, capacity)``.
+
+    Each block gets an integer priority (``first`` above ``ties``, lower index first); each
+    device takes its ``capacity`` best (``lax.top_k``), the devices' lists are all-gathered
+    (``capacity x devices`` integers) and the best ``capacity`` of them kept: the
+    communication does not grow with ``p``. If ``first`` alone holds more than
+    ``capacity`` blocks (a support beyond ``4 n``), its index order is rotated by about a
+    window each outer iteration (``n_iter``), so the windows of ``capacity`` blocks swept
+    in turn cover the set."""
+    nb, capacity = first.shape[0], columns.capacity
+    idx = jnp.arange(nb, dtype=jnp.int32)
+    n_first = jnp.sum(first)
+    stride = jnp.maximum(capacity * nb // jnp.maximum(n_first, 1), 1)  # ~a window's span
+    shift = jnp.where(n_first > capacity, (n_iter * stride) % nb, 0).astype(jnp.int32)
+    rank = nb - 1 - jnp.where(first, (idx - shift) % nb, idx)  # larger = earlier
+    key = jnp.where(first, 2 * nb, jnp.where(ties, nb, 0)) + rank
+
+    def best(key, idx):
+        top, at = lax.top_k(key, min(capacity, key.shape[0]))
+        keys = lax.all_gather(top, columns.axis, tiled=True)
+        rows = lax.all_gather(idx[at], columns.axis, tiled=True)
+        return rows[lax.top_k(keys, capacity)[1]]
+
+    context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
+    mesh = context if context is not None and not context.empty else columns.mesh
+    spec = P(columns.axis)
+    chosen = jax.shard_map(best, mesh=mesh, in_specs=(spec, spec), out_specs=P(),
+                           check_vma=False)(key, idx)
+    size = jnp.minimum(count, capacity)
+    ws = jnp.sort(jnp.where(jnp.arange(capacity) < size, chosen, nb))
     return ws, size
 
 
@@ -408,17 +449,13 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     return s.it, s.epoch
 
 
-def _gather_working_set(data: Data, penalty, W, ws, size, n_iter, capacity: int):
-    """The working set as a small replicated problem: ``(sub_data, sub_penalty, W_sub, rows,
-    size)``. ``sub_data.XT`` holds the columns of the first ``capacity`` blocks of ``ws`` (a
-    gather from ``XT`` sharded along its rows: each device contributes the ones it holds),
-    ``rows`` the rows of ``W`` they came from (``p``: none). A larger working set is cut in
-    windows of ``capacity`` blocks taken in turn, one per outer iteration (``n_iter``)."""
+def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
+    """The working set ``ws`` (``capacity`` blocks, :func:`_columns_working_set`) as a small
+    replicated problem: ``(sub_data, sub_penalty, W_sub, rows)``. ``sub_data.XT`` holds its
+    columns (a gather from ``XT`` sharded along its rows: each device contributes the ones
+    it holds), ``rows`` the rows of ``W`` they came from (``p``: none)."""
     nb, g = data.idx.shape
-    over = size > capacity
-    pos = jnp.arange(capacity, dtype=jnp.int32)
-    pos = jnp.where(over, (pos + n_iter * capacity) % jnp.maximum(size, 1), pos)
-    blk = ws[pos]  # nb: an empty slot
+    blk = ws  # nb: an empty slot
     valid = (data.valid[jnp.minimum(blk, nb - 1)] & (blk < nb)[:, None]).reshape(-1)
     rows = jnp.where(valid, data.idx[jnp.minimum(blk, nb - 1)].reshape(-1), data.XT.shape[0])
     at = jnp.minimum(rows, data.XT.shape[0] - 1)
@@ -427,15 +464,14 @@ def _gather_working_set(data: Data, penalty, W, ws, size, n_iter, capacity: int)
     sub = Data(XT, data.y, data.mask, idx, valid.reshape(capacity, g))
     sub_penalty = jax.tree_util.tree_map(lambda a: a[at], penalty)  # per-feature strengths
     W_sub = jnp.where(valid[:, None], W[at], 0.0)
-    return sub, sub_penalty, W_sub, rows, jnp.minimum(size, capacity)
+    return sub, sub_penalty, W_sub, rows
 
 
 def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
-                    n_iter, capacity: int, tol_in, max_epochs, fit_intercept: bool):
+                    capacity: int, tol_in, max_epochs, fit_intercept: bool):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
     coefficients written back to ``W``: for ``XT`` sharded along its features."""
-    sub, pen, W_sub, rows, size = _gather_working_set(data, penalty, start.W, ws, size, n_iter,
-                                                      capacity)
+    sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
     L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
     blocks = jnp.arange(capacity, dtype=jnp.int32)
     cand, epochs = _inner(datafit, pen, sub, model, start._replace(W=W_sub), blocks, size, L, Lb,
@@ -554,11 +590,11 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         ).astype(jnp.int32)
 
     def step(s: _Outer, cert: Certificate):
-        ws, size = _working_set(cert, data, s.it.W, ws_min, columns)
+        ws, size = _working_set(cert, data, s.it.W, ws_min, columns, s.n_iter)
         model = _model(datafit, data, s.it.Z, s.damping)
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
-                                           s.n_iter, columns.capacity, INNER_RATIO * cert.kkt,
+                                           columns.capacity, INNER_RATIO * cert.kkt,
                                            max_epochs, fit_intercept)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton

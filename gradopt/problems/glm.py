@@ -196,7 +196,7 @@ def _columns(data: engine.Data) -> engine.Columns | None:
         return None
     nb = data.idx.shape[0]
     capacity = min(nb, bucket(max(4 * XT.shape[1], 2 * engine.WS_MIN)))
-    return engine.Columns(XT.sharding.mesh, capacity)
+    return engine.Columns(XT.sharding.mesh, capacity, spec[0])
 
 
 def glm(
@@ -254,8 +254,8 @@ def glm(
     ``X`` may instead have its **columns** (features) sharded
     (``P(None, "model")``, for ``p >> n``): each device computes the
     correlations ``X^T u`` of its features, and each outer iteration gathers the
-    working set's columns (``O(n |ws|)`` numbers; integer ``p``-vectors are
-    gathered to select it) into a small replicated problem for coordinate
+    working set's columns (``O(n |ws|)`` numbers; each device proposes its
+    best candidates, so no ``p``-vector moves) into a small replicated problem for coordinate
     descent, which updates the predictions ``X w`` itself: ``X`` is never
     gathered. Features are not padded (a new ``p`` compiles again; JAX lays
     out only ``p`` divisible by the shards). The result (``coef`` included) is
