@@ -28,6 +28,11 @@ here in pure JAX, one ``lax.while_loop`` per level):
   ``(W, b)``, the extrapolated ``Z`` is the same combination of the stored
   ones: no product with ``X``. The inner loop stops when its largest scaled
   step ``L_b ||delta_b||`` is below ``inner_ratio`` times the outer violation.
+  With singleton blocks and an l1 / elastic-net penalty, a support that held
+  over ``M + 1`` epochs while the descent still crawls gets **active-set
+  Newton steps** (:func:`_active_set_newton`; Hintermueller, Ito & Kunisch
+  2002): the model solved exactly on the predicted active set, kept when it
+  lowers the objective.
 * **Line search** (proximal Newton only: coordinate steps of length
   ``1/L_b`` on a bounded-curvature datafit already decrease the objective).
   The step from the outer point to the model's minimizer is accepted with
@@ -89,6 +94,9 @@ ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
 WS_MIN = 10  # smallest working set (blocks)
 INNER_RATIO = 0.3  # inner solves stop at 0.3 x the outer violation
 LS_STEPS = 40  # backtracking halvings before a direction is declared useless
+NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; compile time)
+NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
+PDAS_STEPS = 3  # active-set Newton steps per attempt
 
 
 class Data(NamedTuple):
@@ -143,12 +151,24 @@ class _Outer(NamedTuple):
     epochs: jax.Array  # coordinate-descent epochs so far
 
 
+class _NewtonClock(NamedTuple):
+    """The support Newton step's schedule, read at each extrapolation (every ``M + 1``
+    epochs): the change and the support's signature at the previous one, and a back-off
+    (tries after 1, 2, 4, ... up to 64 blocks of epochs while the steps fail)."""
+
+    change: jax.Array
+    signature: jax.Array
+    wait: jax.Array
+    countdown: jax.Array
+
+
 class _Inner(NamedTuple):
     it: Iterate
     G: jax.Array  # (n, k) gradient of the model at it.Z
     epoch: jax.Array
     change: jax.Array  # largest scaled step of the last epoch
     hist: Iterate  # the last M + 1 iterates, stacked on axis 0
+    newton: _NewtonClock  # when to try a support Newton step (:func:`_newton_due`)
 
 
 # --------------------------------------------------------------------------- #
@@ -332,13 +352,17 @@ def _model_grad(datafit, data, model: _Model, Z):
     return datafit.gradient(data.y, Z, data.mask)
 
 
-def _model_value(datafit, penalty, data, model: _Model, it: Iterate):
+def _model_smooth(datafit, data, model: _Model, Z):
+    """The inner loop's smooth objective at predictions ``Z``: the model (Newton datafits)
+    up to its constant, or ``F`` itself."""
     if datafit.newton:
-        d = it.Z - model.Z0
-        smooth = jnp.sum(model.g0 * d) + 0.5 * jnp.sum(model.h * d * d)
-    else:
-        smooth = datafit.value(data.y, it.Z, data.mask)
-    return smooth + penalty_value(penalty, data, it.W)
+        d = Z - model.Z0
+        return jnp.sum(model.g0 * d) + 0.5 * jnp.sum(model.h * d * d)
+    return datafit.value(data.y, Z, data.mask)
+
+
+def _model_value(datafit, penalty, data, model: _Model, it: Iterate):
+    return _model_smooth(datafit, data, model, it.Z) + penalty_value(penalty, data, it.W)
 
 
 def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
@@ -372,10 +396,124 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
 # --------------------------------------------------------------------------- #
 
 
+def _support(data: Data, W, ws, size):
+    """The working set's non-zero coefficients: ``(count, signature)``, a cheap integer
+    signature of the support and its signs (equal signatures: most likely the same)."""
+    nb = data.idx.shape[0]
+    rows = data.idx[jnp.minimum(ws, nb - 1), 0]
+    w = W[rows, 0]
+    on = (jnp.arange(nb) < size) & (ws < nb) & (w != 0)
+    signature = jnp.sum(jnp.where(on, jnp.sign(w).astype(jnp.int32) * (rows + 1), 0),
+                        dtype=jnp.int32)
+    return jnp.sum(on), signature
+
+
+def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate, G, ws, size,
+                       L, fit_intercept: bool, h: int) -> tuple[Iterate, jax.Array]:
+    """Primal-dual active-set Newton steps on the working set (``PDAS_STEPS``, at most ``h``
+    active blocks, static), for a penalty ``a1 |w| + a2 w^2 / 2`` per coordinate
+    (``penalty._split``: the l1 / elastic-net family) and the inner loop's quadratic model.
+
+    Each step predicts the active set and signs a coordinate step would give,
+    ``s_j = sign(z_j) [|z_j| > a1_j]`` with ``z_j = L_j w_j - x_j^T G`` (Hintermueller, Ito &
+    Kunisch 2002), sets the others to 0, and solves the model restricted to that pattern
+    exactly: ``(A diag(hw) A^T + diag(a2)) d = -(A G + a1 s + a2 w)``, ``A`` the active
+    columns (and a row of ones for the intercept), by Cholesky. The steps are not monotone:
+    the best point by the model's objective is returned with whether it improves on ``it``
+    (a singular system, e.g. more active features than samples, gives no point)."""
+    nb, p_rows = data.idx.shape[0], data.XT.shape[0]
+    kp = min(nb, 4 * h)  # the working set's first positions the steps may change
+    live = (jnp.arange(kp) < size) & (ws[:kp] < nb)
+    blk = jnp.minimum(ws[:kp], nb - 1)
+    rows = jnp.where(live, data.idx[blk, 0], p_rows)
+    at = jnp.minimum(rows, p_rows - 1)
+    XP = jnp.where(live[:, None], data.XT[at], 0.0)  # (kp, n)
+    LP = jnp.where(live, L[blk], 0.0)
+    a1, a2 = (jnp.broadcast_to(jnp.asarray(a, XP.dtype).reshape(-1), (kp,))
+              if jnp.size(a) == kp else jnp.broadcast_to(jnp.asarray(a, XP.dtype), (kp,))
+              for a in penalty._split(at))
+    if datafit.newton:
+        hw = model.h[:, 0]
+    else:
+        hw = (datafit.curvature * data.mask / jnp.sum(data.mask)).astype(XP.dtype)
+
+    def pattern(w, G):
+        z = LP * w - dot(XP, G)[:, 0]
+        act = live & (LP > 0) & ((z > a1) if penalty.positive else (jnp.abs(z) > a1))
+        return jnp.where(act, jnp.sign(z), 0.0)
+
+    def newton(w, b, Z, G, sgn):
+        on = sgn != 0
+        Z = Z - (XP.T @ jnp.where(on, 0.0, w))[:, None]  # the inactive ones to 0
+        G = _model_grad(datafit, data, model, Z)
+        w = jnp.where(on, w, 0.0)
+        slot = jnp.where(on, jnp.cumsum(on) - 1, h)
+        sel = jnp.full(h, kp, jnp.int32).at[slot].set(jnp.arange(kp, dtype=jnp.int32),
+                                                      mode="drop")
+        valid = sel < kp
+        j = jnp.minimum(sel, kp - 1)
+        A = jnp.where(valid[:, None], XP[j], 0.0)  # (h, n)
+        grad_pen = jnp.where(valid, a1[j] * sgn[j] + a2[j] * w[j], 0.0)
+        ridge = jnp.where(valid, a2[j], 1.0)  # empty slots: d = 0
+        if fit_intercept:
+            A = jnp.concatenate([A, jnp.ones_like(A[:1])])  # laid out like A's samples
+            grad_pen = jnp.concatenate([grad_pen, jnp.zeros((1,), w.dtype)])
+            ridge = jnp.concatenate([ridge, jnp.zeros((1,), w.dtype)])
+        H = dot(A * hw, A.T) + jnp.diag(ridge)
+        C = jnp.linalg.cholesky(H)
+        d = jax.scipy.linalg.cho_solve((C, True), -(dot(A, G)[:, 0] + grad_pen))
+        regular = jnp.min(jnp.diagonal(C) ** 2) > (
+            NEWTON_PIVOT_RTOL * H.shape[0] * jnp.finfo(H.dtype).eps * jnp.max(jnp.diagonal(H)))
+        ok = (jnp.sum(on) <= h) & regular & jnp.all(jnp.isfinite(d))
+        w = w.at[sel].add(d[:h], mode="drop")
+        b = b + d[h] if fit_intercept else b
+        return w, b, Z + (A.T @ d)[:, None], ok
+
+    def value(w, Z):  # the objective up to the terms of the blocks the steps do not touch
+        return (_model_smooth(datafit, data, model, Z)
+                + jnp.sum(a1 * jnp.abs(w) + 0.5 * a2 * w * w))
+
+    def step(_, c):
+        w, b, Z, G, best, best_value = c
+        wn, bn, Zn, ok = newton(w, b, Z, G, pattern(w, G))
+        v = value(wn, Zn)
+        better = ok & (v < best_value)
+        best = jax.tree_util.tree_map(lambda x, y: jnp.where(better, x, y), (wn, bn, Zn), best)
+        # a failed step restarts from the best point so far
+        w, b, Z = (jnp.where(ok, x, y) for x, y in ((wn, w), (bn, b), (Zn, Z)))
+        return w, b, Z, _model_grad(datafit, data, model, Z), best, jnp.where(better, v, best_value)
+
+    w0 = jnp.where(live, it.W[at, 0], 0.0)
+    value0 = value(w0, it.Z)
+    c = (w0, it.b, it.Z, G, (w0, it.b, it.Z), value0)
+    *_, (w, b, Z), best_value = lax.fori_loop(0, PDAS_STEPS, step, c)
+    return Iterate(it.W.at[rows, 0].set(w, mode="drop"), b, Z), best_value < value0
+
+
+def _newton_due(clock: _NewtonClock, change, tol_in, m, signature, h: int):
+    """Whether to try active-set Newton steps now: the ``m`` supported blocks fit in ``h``
+    (with room to grow by an eighth), the support and its signs did not change over the
+    last ``M + 1`` epochs, and coordinate descent, at the linear rate it shows, still needs
+    more than one such block, subject to the back-off (a failed step doubles the wait, up
+    to 64 blocks). No flop count decides: a Newton system is a few matrix products, a
+    coordinate step a serial loop iteration, and their relative cost depends on the
+    backend (docs/glm.md)."""
+    tiny = jnp.finfo(change.dtype).tiny
+    rate = jnp.clip(change / jnp.maximum(clock.change, tiny), 1e-12, 1.0 - 1e-6)
+    blocks = jnp.log(jnp.maximum(tol_in, tiny) / jnp.maximum(change, tiny)) / jnp.log(rate)
+    return ((m + m // 8 + 1 <= h) & (signature == clock.signature) & (clock.countdown <= 0)
+            & (change > tol_in) & (blocks > 1))
+
+
 def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb, mu,
-           tol_in, max_epochs, fit_intercept: bool) -> tuple[Iterate, jax.Array]:
+           tol_in, max_epochs, fit_intercept: bool,
+           newton: bool = True) -> tuple[Iterate, jax.Array]:
     g = data.idx.shape[1]
     tiny = jnp.finfo(data.XT.dtype).tiny
+    # active-set Newton steps (static): singleton blocks, one task, a penalty smooth on its
+    # support (the l1 / ridge family's ``_split``)
+    h_newton = min(NEWTON_SIZE, data.idx.shape[0])
+    newton = newton and g == 1 and start.W.shape[1] == 1 and hasattr(penalty, "_split")
 
     def sweep(r, c):
         # W's write is deferred to the next step (``pending``): reading a row after the
@@ -431,20 +569,43 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         slot = s.epoch % (ANDERSON_M + 1)
         hist = jax.tree_util.tree_map(lambda h, x: h.at[slot].set(x), s.hist, it)
 
+        def pick(better, a, b):
+            return jax.tree_util.tree_map(lambda x, y: jnp.where(better, x, y), a, b)
+
         def extrapolate(args):
-            it, G = args
+            it, G, clock = args
             acc = _anderson(hist, it)
             better = _model_value(datafit, penalty, data, model, acc) < _model_value(
                 datafit, penalty, data, model, it)
-            it = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), acc, it)
-            return it, _model_grad(datafit, data, model, it.Z)
+            it = pick(better, acc, it)
+            if newton:
+                it, clock = support_step(it, _model_grad(datafit, data, model, it.Z), change,
+                                         clock)
+            return it, _model_grad(datafit, data, model, it.Z), clock
 
-        it, G = lax.cond(slot == ANDERSON_M, extrapolate, lambda a: a, (it, G))
-        return _Inner(it, G, s.epoch + 1, change, hist)
+        def support_step(it, G, change, clock):
+            m, signature = _support(data, it.W, ws, size)
+            attempt = _newton_due(clock, change, tol_in, m, signature, h_newton)
+
+            def run(_):
+                return _active_set_newton(datafit, penalty, data, model, it, G, ws, size, L,
+                                          fit_intercept, h_newton)
+
+            cand, take = lax.cond(attempt, run, lambda _: (it, jnp.zeros((), bool)), None)
+            wait = jnp.where(attempt & ~take, jnp.minimum(2 * clock.wait, 64), clock.wait)
+            clock = _NewtonClock(change, signature, wait,
+                                 jnp.where(attempt, wait, clock.countdown - 1))
+            return pick(take, cand, it), clock
+
+        it, G, clock = lax.cond(slot == ANDERSON_M, extrapolate, lambda a: a, (it, G, s.newton))
+        return _Inner(it, G, s.epoch + 1, change, hist, clock)
 
     hist = jax.tree_util.tree_map(lambda x: stacked_zeros(x, ANDERSON_M + 1), start)
+    dtype = data.XT.dtype
+    one = jnp.ones((), jnp.int32)
+    clock = _NewtonClock(jnp.asarray(jnp.inf, dtype), -one, one, 0 * one)
     s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
-                jnp.asarray(jnp.inf, data.XT.dtype), hist)
+                jnp.asarray(jnp.inf, dtype), hist, clock)
     s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
     return s.it, s.epoch
 
@@ -468,14 +629,14 @@ def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
 
 
 def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
-                    capacity: int, tol_in, max_epochs, fit_intercept: bool):
+                    capacity: int, tol_in, max_epochs, fit_intercept: bool, newton: bool):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
     coefficients written back to ``W``: for ``XT`` sharded along its features."""
     sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
     L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
     blocks = jnp.arange(capacity, dtype=jnp.int32)
     cand, epochs = _inner(datafit, pen, sub, model, start._replace(W=W_sub), blocks, size, L, Lb,
-                          mu, tol_in, max_epochs, fit_intercept)
+                          mu, tol_in, max_epochs, fit_intercept, newton)
     return cand._replace(W=start.W.at[rows].set(cand.W, mode="drop")), epochs
 
 
@@ -542,20 +703,25 @@ def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
     return lax.fori_loop(0, steps, step, b)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns"))
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
 def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
-          fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None) -> Solution:
+          fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
+          newton: bool = True) -> Solution:
     """Solve the padded problem from ``W0`` (intercept: the null model's); see the module
     docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``.
-    ``columns``: ``data.XT``'s features are sharded (:class:`Columns`)."""
-    run = functools.partial(_solve, fit_intercept=fit_intercept, ws_min=ws_min, columns=columns)
+    ``columns``: ``data.XT``'s features are sharded (:class:`Columns`). ``newton``: try
+    active-set Newton steps in the inner loop (:func:`_active_set_newton`); callers turn
+    them off under ``jax.vmap``, where ``lax.cond`` and ``lax.switch`` evaluate every
+    branch at every epoch."""
+    run = functools.partial(_solve, fit_intercept=fit_intercept, ws_min=ws_min, columns=columns,
+                            newton=newton)
     if columns is not None:
         run = replicated_outputs(run, columns.mesh)
     return run(datafit, penalty, data, W0, tol, max_iter, max_epochs)
 
 
 def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_intercept: bool,
-           ws_min: int, columns: Columns | None) -> Solution:
+           ws_min: int, columns: Columns | None, newton: bool = True) -> Solution:
     dtype = data.XT.dtype
     tol = jnp.asarray(tol, dtype)
     has_gap = datafit.stop_on_gap
@@ -595,12 +761,12 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
                                            columns.capacity, INNER_RATIO * cert.kkt,
-                                           max_epochs, fit_intercept)
+                                           max_epochs, fit_intercept, newton)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton
                          else fixed)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
-                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept)
+                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, newton)
         if not datafit.newton:  # steps of length 1/L_b already decrease F + G
             return cand, s.damping, epochs
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
@@ -645,18 +811,20 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
 
 def solve_differentiable(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
-                         fit_intercept: bool, columns: Columns | None = None) -> Solution:
+                         fit_intercept: bool, columns: Columns | None = None,
+                         newton: bool = True) -> Solution:
     """:func:`solve` on the inputs' ``stop_gradient``, with :func:`differentiable`'s
     derivative with respect to ``data`` and ``penalty`` (the start ``W0`` gets none)."""
     if columns is None:
         stopped = lax.stop_gradient((penalty, data, W0))
-        sol = solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept)
+        sol = solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
+                    newton=newton)
         return differentiable(datafit, penalty, data, sol, fit_intercept)
 
     def run(penalty, data, W0, tol, max_iter, max_epochs):  # both parts on the same axes
         stopped = lax.stop_gradient((penalty, data, W0))
         sol = _solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
-                     ws_min=WS_MIN, columns=columns)
+                     ws_min=WS_MIN, columns=columns, newton=newton)
         return differentiable(datafit, penalty, data, sol, fit_intercept)
 
     return replicated_outputs(run, columns.mesh)(penalty, data, W0, tol, max_iter, max_epochs)

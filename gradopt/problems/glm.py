@@ -294,13 +294,22 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
     # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
     solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
     sol = solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
-                fit_intercept=bool(fit_intercept), columns=_columns(data))
+                fit_intercept=bool(fit_intercept), columns=_columns(data),
+                newton=not any_batched((data, penalty, W0, tol)))
     return sol, p, squeeze
 
 
 def any_traced(tree) -> bool:
     """Whether any leaf of ``tree`` is a JAX tracer."""
     return any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def any_batched(tree) -> bool:
+    """Whether any leaf of ``tree`` is traced by ``jax.vmap`` (seen directly, not through an
+    inner ``jit``): the engine then skips its active-set Newton steps, whose branches a
+    vmapped ``lax.switch`` would all evaluate at every epoch. By the tracer's class name:
+    jax exports the class under different paths across versions."""
+    return any(type(leaf).__name__ == "BatchTracer" for leaf in jax.tree_util.tree_leaves(tree))
 
 
 def _result(sol: engine.Solution, p: int, squeeze: bool) -> SparseResult:

@@ -49,6 +49,7 @@ from gradopt.problems.glm import (
     _per_feature,
     _prepare,
     _result as _glm_result,
+    any_batched,
     any_traced,
     glm_alpha_max,
     solve_glm,
@@ -696,7 +697,8 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
     data, W0, (_, p, _, _, _) = _prepare(X, y, quadratic(), None, multitask=False)
     sols = _path(quadratic(), _enet_pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
-                 bool(fit_intercept), True, columns=_columns(data))
+                 bool(fit_intercept), True, columns=_columns(data),
+                 newton=not any_batched((data, pairs)))
     return LassoPath(alphas=alphas, coefs=sols.iterate.W[:, :p, 0],
                      intercepts=sols.iterate.b[:, 0], duality_gaps=sols.cert.gap,
                      n_iter=sols.n_epochs, converged=sols.status == Status.CONVERGED)
@@ -992,7 +994,7 @@ def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, p
             penalty = _l1_penalty(a) if pure_l1 else _enet_penalty(a, l1_ratio)
             penalty = _per_feature(penalty, p_pad, data.XT.dtype)
             sol = engine.solve(quadratic(), penalty, d, W0, tol, max_outer, max_iter,
-                               fit_intercept=fit_intercept)
+                               fit_intercept=fit_intercept, newton=False)  # vmapped
             return _glm_result(sol, p, True)._replace(n_iter=sol.n_epochs)
 
         return jax.vmap(one, in_axes=(y_axis, a_axis))(ys, alphas)

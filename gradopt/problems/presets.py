@@ -37,6 +37,7 @@ from gradopt.problems.glm import (
     _columns,
     _per_feature,
     _prepare,
+    any_batched,
     any_traced,
     glm,
     glm_alpha_max,
@@ -190,7 +191,7 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
     _check_penalty(penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0), p)
     sols = _path(datafit, penalty, data, W0, jnp.asarray(alphas_arr, dtype), tol, max_iter,
                  max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)),
-                 columns=_columns(data))
+                 columns=_columns(data), newton=not any_batched((data, alphas_arr)))
     coef = sols.iterate.W[:, :p]
     b = sols.iterate.b
     if squeeze:
@@ -199,16 +200,16 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
                    sols.n_iter, sols.status == 0)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 8, 9), static_argnames=("columns",))
+@functools.partial(jax.jit, static_argnums=(1, 8, 9), static_argnames=("columns", "newton"))
 def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_intercept,
-          differentiable, columns=None):
+          differentiable, columns=None, newton=True):
     """The warm-started scan of solves (``columns``: feature-sharded data, glm's
-    ``_columns``)."""
+    ``_columns``; ``newton``: the engine's active-set Newton steps, off under vmap)."""
     def step(W, a):
         pen = _per_feature(penalty(a), data.XT.shape[0], data.XT.dtype)
         solve = engine.solve_differentiable if differentiable else engine.solve
         sol = solve(datafit, pen, data, W, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
-                    columns=columns)
+                    columns=columns, newton=newton)
         return lax.stop_gradient(sol.iterate.W), sol  # the warm start carries no derivative
 
     _, sols = lax.scan(step, W0, alphas)
