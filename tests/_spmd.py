@@ -29,6 +29,9 @@ import sys
 import functools
 import textwrap
 
+import jax
+import pytest
+
 _PRELUDE = """\
 import os
 import jax
@@ -42,6 +45,11 @@ jax.distributed.initialize(
 )
 """
 
+
+#: jax has explicit mesh axes (``jax.set_mesh``, ``AxisType``): 0.7 and later
+HAS_EXPLICIT = hasattr(jax, "set_mesh") and hasattr(jax.sharding, "AxisType")
+needs_explicit = pytest.mark.skipif(
+    not HAS_EXPLICIT, reason="explicit mesh axes need jax.set_mesh (jax >= 0.7)")
 
 _TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
 _STARVED = "Termination timeout for"

@@ -20,9 +20,8 @@ from __future__ import annotations
 import jax
 import pytest
 
-from _spmd import run_devices
+from _spmd import HAS_EXPLICIT, run_devices
 
-HAS_EXPLICIT = hasattr(jax, "set_mesh") and hasattr(jax.sharding, "AxisType")
 
 if not (hasattr(jax, "shard_map") and hasattr(jax.sharding, "AxisType")):
     pytest.skip(f"jax {jax.__version__} lacks jax.shard_map / jax.sharding.AxisType, which the "

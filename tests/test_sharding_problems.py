@@ -10,14 +10,8 @@ the design.
 
 from __future__ import annotations
 
-import jax
-import pytest
+from _spmd import HAS_EXPLICIT, needs_explicit, run_devices, run_processes
 
-from _spmd import run_devices, run_processes
-
-HAS_EXPLICIT = hasattr(jax, "set_mesh") and hasattr(jax.sharding, "AxisType")
-needs_explicit = pytest.mark.skipif(
-    not HAS_EXPLICIT, reason="explicit mesh axes need jax.set_mesh (jax >= 0.7)")
 
 # shared by the scripts: data, mesh, global arrays, comparisons, the HLO check
 _COMMON = """
