@@ -51,6 +51,31 @@ HAS_EXPLICIT = hasattr(jax, "set_mesh") and hasattr(jax.sharding, "AxisType")
 needs_explicit = pytest.mark.skipif(
     not HAS_EXPLICIT, reason="explicit mesh axes need jax.set_mesh (jax >= 0.7)")
 
+#: Helpers for the child scripts (prepend to their code): ``make_mesh(kind, axis)``, a
+#: 1-D mesh of the 8 devices with auto or explicit axis types; ``put_as(a, mesh, spec)``,
+#: a global array each process builds from its own part (one process or many);
+#: ``same(tag, got, want, tol)``, a comparison that prints ``tag ok``; ``replicated``.
+CHILD_HELPERS = """
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+def make_mesh(kind, axis="data"):
+    T = jax.sharding.AxisType
+    return jax.make_mesh((8,), (axis,), axis_types=(T.Explicit if kind == "explicit" else T.Auto,))
+
+def put_as(a, mesh, spec):
+    return jax.make_array_from_callback(a.shape, NamedSharding(mesh, spec), lambda i: a[i])
+
+def same(tag, got, want, tol=1e-10):
+    got, want = np.asarray(got), np.asarray(want)
+    err = float(np.max(np.abs(got - want)))
+    assert got.shape == want.shape and err <= tol, (tag, got.shape, want.shape, err)
+    print(tag, "ok", err)
+
+def replicated(tag, a):
+    assert a.sharding.is_fully_replicated, (tag, a.sharding)
+"""
+
 _TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
 _STARVED = "Termination timeout for"
 _ATTEMPTS = 3

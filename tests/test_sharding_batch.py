@@ -20,14 +20,14 @@ from __future__ import annotations
 import jax
 import pytest
 
-from _spmd import HAS_EXPLICIT, run_devices
+from _spmd import CHILD_HELPERS, HAS_EXPLICIT, run_devices
 
 
 if not (hasattr(jax, "shard_map") and hasattr(jax.sharding, "AxisType")):
     pytest.skip(f"jax {jax.__version__} lacks jax.shard_map / jax.sharding.AxisType, which the "
                 f"sharded lasso_batch uses", allow_module_level=True)
 
-_COMMON = """
+_COMMON = CHILD_HELPERS + """
 import re, sys
 import numpy as np
 import gradopt
@@ -49,15 +49,6 @@ def mesh_of(kind, shape=(8,), names=("batch",)):
     T = jax.sharding.AxisType
     return jax.make_mesh(shape, names, axis_types=(T.Explicit if kind == "explicit" else T.Auto,)
                          * len(shape))
-
-def put(a, mesh, spec):
-    return jax.make_array_from_callback(a.shape, NamedSharding(mesh, spec), lambda i: a[i])
-
-def same(tag, got, want, tol=1e-10):
-    got, want = np.asarray(got), np.asarray(want)
-    err = float(np.max(np.abs(got - want)))
-    assert got.shape == want.shape and err <= tol, (tag, got.shape, want.shape, err)
-    print(tag, "ok", err)
 
 def collectives(X, y, alpha, **kw):
     '''(kind, [element count of each result buffer]) of every collective in the compiled
@@ -95,7 +86,7 @@ def blockwise(X, y, a, **kw):
 
 def check(kind):
     mesh = mesh_of(kind)
-    batch = lambda a: put(a, mesh, P("batch", *[None] * (a.ndim - 1)))
+    batch = lambda a: put_as(a, mesh, P("batch", *[None] * (a.ndim - 1)))
     # 1. a stack of problems, X sharded by problem; y and alpha given as NumPy
     Xs = batch(Xb2)
     res = gradopt.lasso_batch(Xs, Yb2, alphas2, fit_intercept=True, **KW)
@@ -128,13 +119,13 @@ if HAS_EXPLICIT:
 # layouts that are refused with a clear error
 mesh2 = mesh_of("auto", (4, 2), ("batch", "rows"))
 try:
-    gradopt.lasso_batch(put(Xb, mesh2, P("batch", "rows", None)), Yb, alphas)
+    gradopt.lasso_batch(put_as(Xb, mesh2, P("batch", "rows", None)), Yb, alphas)
 except ValueError as e:
     assert "along its leading axis only" in str(e), e
     print("two-axes error ok", 0)
 other = mesh_of("auto", (8,), ("other",))
 try:
-    gradopt.lasso_batch(put(Xb, mesh_of("auto"), P("batch")), put(Yb, other, P("other")), 0.1)
+    gradopt.lasso_batch(put_as(Xb, mesh_of("auto"), P("batch")), put_as(Yb, other, P("other")), 0.1)
 except ValueError as e:
     assert "sharded differently" in str(e), e
     print("mismatch error ok", 0)
@@ -144,7 +135,7 @@ _ROWS = """
 def check(kind):
     mesh = mesh_of(kind, names=("data",))
     X = Xb[0]
-    Xs = put(X, mesh, P("data", None))
+    Xs = put_as(X, mesh, P("data", None))
     p_pad = glm_mod.bucket(p)
     # many targets and many alphas, one X whose rows are sharded
     res = gradopt.lasso_batch(Xs, Yb, alphas, fit_intercept=True, **KW)

@@ -13,11 +13,11 @@ its collectives are all-reduces of ``n``-vectors (``X w``), of the gathered work
 
 from __future__ import annotations
 
-from _spmd import HAS_EXPLICIT, needs_explicit, run_devices, run_processes
+from _spmd import CHILD_HELPERS, HAS_EXPLICIT, needs_explicit, run_devices, run_processes
 
 
 # shared by the scripts: data, mesh, global arrays, comparisons, the HLO check
-_COMMON = """
+_COMMON = CHILD_HELPERS + """
 import re, sys
 import numpy as np
 import gradopt
@@ -33,23 +33,8 @@ y = X @ truth + 0.1 * rng.standard_normal(n)
 labels = (y > 0).astype(float)
 TOL = 1e-14  # both solves to the rounding floor: their solutions then agree to ~1e-12
 
-def make_mesh(kind):
-    T = jax.sharding.AxisType
-    return jax.make_mesh((8,), ("model",), axis_types=(T.Explicit if kind == "explicit" else T.Auto,))
-
-def put_columns(a, mesh):
-    # each process builds its own columns of the global array (one process or many)
-    s = NamedSharding(mesh, P(None, "model"))
-    return jax.make_array_from_callback(a.shape, s, lambda i: a[i])
-
-def same(tag, got, want, tol=1e-10):
-    got, want = np.asarray(got), np.asarray(want)
-    err = float(np.max(np.abs(got - want)))
-    assert got.shape == want.shape and err <= tol, (tag, got.shape, want.shape, err)
-    print(tag, "ok", err)
-
-def replicated(tag, a):
-    assert a.sharding.is_fully_replicated, (tag, a.sharding)
+def put_columns(a, mesh):  # each process builds its own columns
+    return put_as(a, mesh, P(None, "model"))
 
 glm_mod = sys.modules["gradopt.problems.glm"]
 from gradopt.problems import engine
@@ -109,7 +94,7 @@ def solves(Xs):
 @needs_explicit
 def test_explicit_mesh_8_devices():
     code = _COMMON + _SOLVES + """
-mesh = make_mesh("explicit")
+mesh = make_mesh("explicit", "model")
 Xs = put_columns(X, mesh)
 with jax.set_mesh(mesh):
     solves(Xs)
@@ -126,7 +111,7 @@ with jax.set_mesh(mesh):
 def test_auto_mesh_8_devices():
     # jax without jax.set_mesh: an auto mesh needs no context, only the arrays' sharding
     code = _COMMON + _SOLVES + """
-mesh = make_mesh("auto")
+mesh = make_mesh("auto", "model")
 Xs = put_columns(X, mesh)
 solves(Xs)
 r = gradopt.sparse_logistic(Xs, labels, 0.01, tol=TOL)
@@ -162,7 +147,7 @@ def test_two_processes():
     # from its replicated copy in every process
     kind = "explicit" if HAS_EXPLICIT else "auto"
     code = _COMMON + _SOLVES + f"""
-mesh = make_mesh("{kind}")
+mesh = make_mesh("{kind}", "model")
 Xs = put_columns(X, mesh)
 assert not Xs.is_fully_addressable
 ctx = jax.set_mesh(mesh) if hasattr(jax, "set_mesh") else jax.sharding.use_mesh(mesh)

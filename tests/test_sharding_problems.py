@@ -10,11 +10,11 @@ the design.
 
 from __future__ import annotations
 
-from _spmd import HAS_EXPLICIT, needs_explicit, run_devices, run_processes
+from _spmd import CHILD_HELPERS, HAS_EXPLICIT, needs_explicit, run_devices, run_processes
 
 
 # shared by the scripts: data, mesh, global arrays, comparisons, the HLO check
-_COMMON = """
+_COMMON = CHILD_HELPERS + """
 import re, sys
 import numpy as np
 import jax.numpy as jnp
@@ -29,23 +29,8 @@ y = X[:, :5] @ np.array([1.0, -2.0, 1.5, 0.5, -1.0]) + 0.1 * rng.standard_normal
 labels = (y > 0).astype(float)
 Y = np.stack([y, X[:, 6] - y], axis=1)
 
-def make_mesh(kind):
-    T = jax.sharding.AxisType
-    return jax.make_mesh((8,), ("data",), axis_types=(T.Explicit if kind == "explicit" else T.Auto,))
-
-def put(a, mesh):
-    # each process builds its own rows of the global array (works in one process or many)
-    s = NamedSharding(mesh, P("data", *([None] * (a.ndim - 1))))
-    return jax.make_array_from_callback(a.shape, s, lambda i: a[i])
-
-def same(tag, got, want, tol=1e-10):
-    got, want = np.asarray(got), np.asarray(want)
-    err = float(np.max(np.abs(got - want)))
-    assert got.shape == want.shape and err <= tol, (tag, got.shape, want.shape, err)
-    print(tag, "ok", err)
-
-def replicated(tag, a):
-    assert a.sharding.is_fully_replicated, (tag, a.sharding)
+def put(a, mesh):  # each process builds its own rows
+    return put_as(a, mesh, P("data", *([None] * (a.ndim - 1))))
 
 lasso_mod = sys.modules["gradopt.problems.lasso"]
 glm_mod = sys.modules["gradopt.problems.glm"]
