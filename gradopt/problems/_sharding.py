@@ -52,28 +52,40 @@ def is_sharded(a) -> bool:
     return isinstance(a, jax.Array) and not is_traced(a) and len(a.sharding.device_set) > 1
 
 
+def spec_of(a) -> tuple:
+    """``a``'s partition spec (a concrete array's ``NamedSharding``), one entry per dimension."""
+    spec = tuple(a.sharding.spec)
+    return spec + (None,) * (a.ndim - len(spec))
+
+
+def _sharded_2d(X) -> bool:
+    return is_sharded(X) and isinstance(X.sharding, NamedSharding) and X.ndim == 2
+
+
 def row_sharded(X) -> bool:
     """Whether ``X`` (2-D) is sharded over devices with its feature dimension whole: the
     layout the engine solves in place (rows sharded, or replicated)."""
-    if not is_sharded(X) or not isinstance(X.sharding, NamedSharding) or X.ndim != 2:
-        return False
-    spec = tuple(X.sharding.spec) + (None, None)
-    return spec[1] is None
+    return _sharded_2d(X) and spec_of(X)[1] is None
 
 
 def feature_sharded(X) -> bool:
     """Whether ``X`` (2-D) is sharded over devices along its features only (``P(None, axis)``):
     the layout for ``p >> n``, solved with the working set's columns gathered."""
-    if not is_sharded(X) or not isinstance(X.sharding, NamedSharding) or X.ndim != 2:
-        return False
-    spec = tuple(X.sharding.spec) + (None, None)
-    return spec[0] is None and spec[1] is not None
+    return _sharded_2d(X) and spec_of(X)[0] is None and spec_of(X)[1] is not None
+
+
+def explicit_axes(mesh) -> tuple:
+    """The names of ``mesh``'s explicit axes (none on an auto mesh, or on a jax without
+    ``jax.sharding.auto_axes``, which every caller uses to make them auto)."""
+    if _AxisType is None or not hasattr(jax.sharding, "auto_axes"):
+        return ()
+    return tuple(name for name, t in zip(mesh.axis_names, getattr(mesh, "axis_types", ()))
+                 if t == _AxisType.Explicit)
 
 
 def rows_of(X) -> NamedSharding:
     """The sharding of a ``(n,)`` array laid out like ``X``'s rows."""
-    spec = tuple(X.sharding.spec) + (None,)
-    return NamedSharding(X.sharding.mesh, P(spec[0]))
+    return NamedSharding(X.sharding.mesh, P(spec_of(X)[0]))
 
 
 def put_rows(a, X):
@@ -100,8 +112,8 @@ def transpose_pad(X, p_pad: int, dtype, n_pad: int | None = None):
     laid out as ``X`` transposed: each device transposes its own block, no communication.
     Pad only a dimension that is not sharded (padding a sharded one would move data
     between devices): the features of row-sharded ``X``, the samples of feature-sharded."""
-    spec = tuple(X.sharding.spec) + (None, None)
-    out = NamedSharding(X.sharding.mesh, P(spec[1], spec[0]))
+    rows, cols = spec_of(X)
+    out = NamedSharding(X.sharding.mesh, P(cols, rows))
     return _transpose_pad_jit(out)(X, p_pad, X.shape[0] if n_pad is None else n_pad,
                                    np.dtype(dtype))
 
@@ -112,8 +124,7 @@ def replicated_outputs(fn, mesh):
     engine's gathers, scatters and scans along a sharded feature axis have no sharding JAX
     can type, and XLA's propagation partitions them (masked local gathers and all-reduces;
     the compiled program is the auto mesh's)."""
-    explicit = tuple(name for name, t in zip(mesh.axis_names, getattr(mesh, "axis_types", ()))
-                     if _AxisType is not None and t == _AxisType.Explicit)
+    explicit = explicit_axes(mesh)
     whole = NamedSharding(mesh, P())  # names the mesh: no jax.set_mesh context needed
     if explicit:
         return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=whole)

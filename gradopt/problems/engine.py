@@ -152,7 +152,7 @@ class _Outer(NamedTuple):
 
 
 class _NewtonClock(NamedTuple):
-    """The support Newton step's schedule, read at each extrapolation (every ``M + 1``
+    """The active-set Newton steps' schedule, read at each extrapolation (every ``M + 1``
     epochs): the change and the support's signature at the previous one, and a back-off
     (tries after 1, 2, 4, ... up to 64 blocks of epochs while the steps fail)."""
 
@@ -168,7 +168,7 @@ class _Inner(NamedTuple):
     epoch: jax.Array
     change: jax.Array  # largest scaled step of the last epoch
     hist: Iterate  # the last M + 1 iterates, stacked on axis 0
-    newton: _NewtonClock  # when to try a support Newton step (:func:`_newton_due`)
+    newton: _NewtonClock  # when to try active-set Newton steps (:func:`_newton_due`)
 
 
 # --------------------------------------------------------------------------- #
@@ -429,9 +429,12 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
     at = jnp.minimum(rows, p_rows - 1)
     XP = jnp.where(live[:, None], data.XT[at], 0.0)  # (kp, n)
     LP = jnp.where(live, L[blk], 0.0)
-    a1, a2 = (jnp.broadcast_to(jnp.asarray(a, XP.dtype).reshape(-1), (kp,))
-              if jnp.size(a) == kp else jnp.broadcast_to(jnp.asarray(a, XP.dtype), (kp,))
-              for a in penalty._split(at))
+
+    def per_coordinate(a):  # _split gives (kp,), (kp, 1) or a scalar
+        a = jnp.asarray(a, XP.dtype)
+        return jnp.broadcast_to(a.reshape(-1) if a.ndim else a, (kp,))
+
+    a1, a2 = map(per_coordinate, penalty._split(at))
     if datafit.newton:
         hw = model.h[:, 0]
     else:
@@ -616,9 +619,9 @@ def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
     columns (a gather from ``XT`` sharded along its rows: each device contributes the ones
     it holds), ``rows`` the rows of ``W`` they came from (``p``: none)."""
     nb, g = data.idx.shape
-    blk = ws  # nb: an empty slot
-    valid = (data.valid[jnp.minimum(blk, nb - 1)] & (blk < nb)[:, None]).reshape(-1)
-    rows = jnp.where(valid, data.idx[jnp.minimum(blk, nb - 1)].reshape(-1), data.XT.shape[0])
+    blk = jnp.minimum(ws, nb - 1)  # ws: nb in an empty slot
+    valid = (data.valid[blk] & (ws < nb)[:, None]).reshape(-1)
+    rows = jnp.where(valid, data.idx[blk].reshape(-1), data.XT.shape[0])
     at = jnp.minimum(rows, data.XT.shape[0] - 1)
     XT = jnp.where(valid[:, None], data.XT[at], 0.0)
     idx = jnp.arange(capacity * g, dtype=jnp.int32).reshape(capacity, g)
@@ -711,8 +714,8 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
     docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``.
     ``columns``: ``data.XT``'s features are sharded (:class:`Columns`). ``newton``: try
     active-set Newton steps in the inner loop (:func:`_active_set_newton`); callers turn
-    them off under ``jax.vmap``, where ``lax.cond`` and ``lax.switch`` evaluate every
-    branch at every epoch."""
+    them off under ``jax.vmap``, where ``lax.cond`` evaluates both branches at every
+    epoch."""
     run = functools.partial(_solve, fit_intercept=fit_intercept, ws_min=ws_min, columns=columns,
                             newton=newton)
     if columns is not None:

@@ -189,14 +189,11 @@ def _columns(data: engine.Data) -> engine.Columns | None:
     lasso's support has at most ``n`` features and its working sets are twice the support;
     the margin leaves room for the larger supports of an elastic net)."""
     XT = data.XT
-    if not _sharding.is_sharded(XT) or not isinstance(XT.sharding, jax.sharding.NamedSharding):
-        return None
-    spec = tuple(XT.sharding.spec) + (None, None)
-    if spec[0] is None or spec[1] is not None:  # features sharded, samples whole
-        return None
+    if not (_sharding.row_sharded(XT) and _sharding.spec_of(XT)[0] is not None):
+        return None  # XT's rows (X's features) not sharded
     nb = data.idx.shape[0]
     capacity = min(nb, bucket(max(4 * XT.shape[1], 2 * engine.WS_MIN)))
-    return engine.Columns(XT.sharding.mesh, capacity, spec[0])
+    return engine.Columns(XT.sharding.mesh, capacity, _sharding.spec_of(XT)[0])
 
 
 def glm(
@@ -255,8 +252,8 @@ def glm(
     (``P(None, "model")``, for ``p >> n``): each device computes the
     correlations ``X^T u`` of its features, and each outer iteration gathers the
     working set's columns (``O(n |ws|)`` numbers; each device proposes its
-    best candidates, so no ``p``-vector moves) into a small replicated problem for coordinate
-    descent, which updates the predictions ``X w`` itself: ``X`` is never
+    best candidates, so no ``p``-vector moves) into a small replicated problem
+    for coordinate descent, which updates the predictions ``X w`` itself: ``X`` is never
     gathered. Features are not padded (a new ``p`` compiles again; JAX lays
     out only ``p`` divisible by the shards). The result (``coef`` included) is
     replicated over the mesh. On a mesh with explicit axes the solve runs with
@@ -306,8 +303,8 @@ def any_traced(tree) -> bool:
 
 def any_batched(tree) -> bool:
     """Whether any leaf of ``tree`` is traced by ``jax.vmap`` (seen directly, not through an
-    inner ``jit``): the engine then skips its active-set Newton steps, whose branches a
-    vmapped ``lax.switch`` would all evaluate at every epoch. By the tracer's class name:
+    inner ``jit``): the engine then skips its active-set Newton steps, whose branch a
+    vmapped ``lax.cond`` would evaluate at every epoch. By the tracer's class name:
     jax exports the class under different paths across versions."""
     return any(type(leaf).__name__ == "BatchTracer" for leaf in jax.tree_util.tree_leaves(tree))
 

@@ -881,21 +881,15 @@ class _BatchPlan(NamedTuple):
     axis: Any = None
 
 
-def _spec(a) -> tuple:
-    """``a``'s partition spec, one entry per dimension."""
-    spec = tuple(a.sharding.spec)
-    return spec + (None,) * (a.ndim - len(spec))
-
-
 def _batch_plan(X, y, alpha, in_axes) -> _BatchPlan:
     """Read the layout of ``lasso_batch``'s arguments (see :class:`_BatchPlan`)."""
-    if X.ndim == 2 and _sharding.row_sharded(X) and _spec(X)[0] is not None:
-        return _BatchPlan("rows", X.sharding.mesh, _spec(X)[0])
+    if X.ndim == 2 and _sharding.row_sharded(X) and _sharding.spec_of(X)[0] is not None:
+        return _BatchPlan("rows", X.sharding.mesh, _sharding.spec_of(X)[0])
     led = []  # batched arguments sharded along their leading (batch) axis
     for name, a, ax in zip(("X", "y", "alpha"), (X, y, alpha), in_axes):
         if ax != 0 or not _sharding.is_sharded(a) or not isinstance(a.sharding, NamedSharding):
             continue
-        spec = _spec(a)
+        spec = _sharding.spec_of(a)
         if spec[0] is None:
             continue
         if any(s is not None for s in spec[1:]):
@@ -999,7 +993,8 @@ def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, p
 
         return jax.vmap(one, in_axes=(y_axis, a_axis))(ys, alphas)
 
-    explicit = _explicit_axes(data.XT)
+    mesh, _ = _sharding._explicit_spec(data.XT)
+    explicit = () if mesh is None else _sharding.explicit_axes(mesh)
     if explicit:
         # on explicit axes, vmap turns the engine's lax.cond into selects whose batched
         # predicate has no sharding in its type, which JAX refuses: the solve runs with the
@@ -1007,11 +1002,3 @@ def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, p
         batch = jax.sharding.auto_axes(batch, axes=explicit, out_sharding=P())
     return batch(data, W0, ys, alphas, l1_ratio, tol)
 
-
-def _explicit_axes(x) -> tuple:
-    """The explicit mesh axes in ``x``'s type (none on auto meshes or older jax)."""
-    mesh, _ = _sharding._explicit_spec(x)
-    if mesh is None or not hasattr(jax.sharding, "auto_axes"):
-        return ()
-    return tuple(name for name, t in zip(mesh.axis_names, mesh.axis_types)
-                 if t == jax.sharding.AxisType.Explicit)

@@ -92,7 +92,8 @@ class _Blocks:
     ``block_dist(w, g, idx)``: ``dist(-g, d g_b(w))``; ``block_dual_ratio(u, idx)``:
     the smallest ``c >= 0`` with ``g_b^*(u / c) < inf`` (0 when ``g_b^*`` is finite
     everywhere); ``block_conjugate(u, idx)``: ``g_b^*(u)`` on that domain. Subclasses
-    define ``_split(idx) -> (a1, a2)``: the l1 and ridge strengths of the rows.
+    define ``_split(idx) -> (a1, a2)``: the l1 and ridge strengths of the rows; the engine
+    also reads it for its active-set Newton steps, where the penalty is smooth.
     """
 
     positive = False
