@@ -227,12 +227,7 @@ def _iterate(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty,
             jax.tree_util.tree_map(lambda a, b: a.astype(b.dtype), g, c["grad"]),
             None,
         )
-        v, g = carried
-        return jax.lax.cond(  # a line search's value is inf before its first step
-            jnp.isfinite(v),
-            lambda: cast(v, g),
-            lambda: cast(*value_and_grad(p)[:2]),
-        )
+        return cast(*carried)  # the state was seeded with f(x_0) (see below): no lax.cond
 
     def objective(p, smooth_value):
         return smooth_value if penalty is None else smooth_value + penalty.value(p)
@@ -267,6 +262,11 @@ def _iterate(fun, opt, progress, has_aux, unroll, params, args, kwargs, penalty,
     crit, sq, ok0 = measure(params, grad)
     ok0 = ok0 & jnp.isfinite(value)
     opt_state = opt.init(params)
+    if not has_aux and carried_value_and_grad(opt_state, params) is not None:
+        # a line search keeps f and grad f at the point it accepted, ``inf`` before its
+        # first step; seeded with them at x_0, the state always has them and each step
+        # reads them without a ``lax.cond`` (a fixed cost per step, docs/guide.md)
+        opt_state = _seed_carried(opt_state, value, grad)
     obj = objective(params, value)
     status = jnp.where(
         ~ok0, Status.DIVERGED,
@@ -510,6 +510,17 @@ def carried_value_and_grad(opt_state: Any, params: Any):
                                                          jax.tree_util.tree_leaves(params))):
         return None
     return value, grad
+
+
+def _seed_carried(opt_state: Any, value, grad):
+    """``opt_state`` whose last state (the one :func:`carried_value_and_grad` reads) holds
+    ``value`` and ``grad``, cast to the dtypes of its fields."""
+    if isinstance(opt_state, tuple) and not hasattr(opt_state, "_fields"):
+        return opt_state[:-1] + (_seed_carried(opt_state[-1], value, grad),)
+    cast = jax.tree_util.tree_map(lambda a, b: jnp.asarray(a).astype(jnp.result_type(b)),
+                                  grad, opt_state.grad)
+    return opt_state._replace(value=jnp.asarray(value).astype(jnp.result_type(opt_state.value)),
+                              grad=cast)
 
 
 _LOOPS = LoopCache(_run)
