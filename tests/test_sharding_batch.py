@@ -140,11 +140,12 @@ def check(kind):
     # many targets and many alphas, one X whose rows are sharded
     res = gradopt.lasso_batch(Xs, Yb, alphas, fit_intercept=True, **KW)
     assert res.coef.shape == (B, p)
-    for b in range(B):  # the same engine on one device, one problem at a time
+    for b in range(B):  # the same engine on one device, one problem at a time (which
+        # takes the Gram form here, n >> p: the same solution to the solve's tolerance)
         ref = gradopt.glm(X, Yb[b], datafits.quadratic(), prox.l1(alphas[b]),
                           fit_intercept=True, **KW)
-        same(f"{kind} problem {b} coef", res.coef[b], ref.coef)
-        same(f"{kind} problem {b} intercept", res.intercept[b], ref.intercept)
+        same(f"{kind} problem {b} coef", res.coef[b], ref.coef, tol=1e-8)
+        same(f"{kind} problem {b} intercept", res.intercept[b], ref.intercept, tol=1e-8)
         same(f"{kind} problem {b} objective", res.objective[b], ref.objective)
     assert bool(np.all(np.asarray(res.converged)))
     for field in res:
@@ -159,9 +160,11 @@ def check(kind):
     print(kind, "hlo ok", sorted(set((k, s) for k, sizes in ops for s in sizes)))
     # one y, many alphas (elastic net); the default tolerance
     res = gradopt.lasso_batch(Xs, Yb[2], alphas, l1_ratio=0.5)
-    for b in (0, B - 1):
+    for b in (0, B - 1):  # different forms (Gram / residual) at tol 1e-6: objectives agree
         ref = gradopt.glm(X, Yb[2], datafits.quadratic(), prox.elastic_net(alphas[b], 0.5))
-        same(f"{kind} enet alpha {b}", res.coef[b], ref.coef)
+        same(f"{kind} enet alpha {b}", res.objective[b], ref.objective,
+             tol=2e-6 * float(ref.objective))
+        same(f"{kind} enet alpha {b} coef", res.coef[b], ref.coef, tol=1e-2)
 
 check("auto")
 if HAS_EXPLICIT:
@@ -179,4 +182,4 @@ def test_batch_axis_sharded_each_device_solves_its_own_problems():
 def test_shared_x_rows_sharded_runs_the_engine_without_gathering_x():
     out = run_devices(_COMMON + _ROWS)
     kinds = 2 if HAS_EXPLICIT else 1
-    assert out.count(" ok ") == kinds * (3 * 8 + 3) and out.count("hlo ok") == kinds, out
+    assert out.count(" ok ") == kinds * (3 * 8 + 5) and out.count("hlo ok") == kinds, out

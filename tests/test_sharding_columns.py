@@ -133,10 +133,10 @@ except ValueError as e:
     print("group_lasso refused ok", 0)
 else:
     raise AssertionError("group_lasso on feature-sharded X did not say it is unsupported")
-# single-device and NumPy data keep the engine's unsharded program (no Columns)
+# single-device and NumPy data: no mesh (p >> n gathers working sets on the one device)
 for Xd in (X, jax.device_put(X, jax.devices()[0])):
     data, _, _ = glm_mod._prepare(Xd, y, datafits.quadratic(), None, multitask=False)
-    assert glm_mod._columns(data) is None
+    assert glm_mod._columns(data).mesh is None
 """
     out = run_devices(code)
     assert out.count(" ok ") == 8 and "hlo ok" in out, out  # 6 comparisons, 1 error, the HLO

@@ -45,6 +45,9 @@ class Datafit:
     curvature: float = math.inf
     #: proximal Newton (exact Hessian weights) rather than the constant bound.
     newton: bool = False
+    #: whether ``loss`` is quadratic in ``z`` (``d2loss == curvature``): its gradient is
+    #: then linear in ``z`` and solvers may update it incrementally.
+    quadratic: bool = False
     #: whether :meth:`conjugate` exists (the gap is then computed and reported).
     has_conjugate: bool = False
     #: whether solvers stop on the gap (else on the KKT violation): only where the

@@ -10,6 +10,7 @@ class Quadratic(Datafit):
     r"""``f(y, z) = (y - z)^2 / 2``; ``f*(y, v) = v^2 / 2 + v y`` (see :func:`quadratic`)."""
 
     curvature = 1.0
+    quadratic = True
     has_conjugate = True
     stop_on_gap = True
 

@@ -55,6 +55,24 @@ here in pure JAX, one ``lax.while_loop`` per level):
   precision the tests allow for the rounding of ``P`` and ``D``
   (``gap <= 16 eps (|P| + |D|)`` also counts).
 
+**Gathered working sets on one device** (:class:`Columns` with ``mesh=None``; ``glm``
+chooses it by shape). When ``p`` is well above ``4 n``, each outer iteration copies the
+working set's columns into a problem of ``capacity = bucket(4 n)`` blocks, so that an epoch
+(iterate history, Anderson, model values) costs ``O(capacity)`` instead of ``O(p)``, and
+the inner loop sweeps singleton blocks of models whose gradient is linear in ``Z``
+(quadratic datafit, Newton models) ``BLOCK`` coordinates per loop step, each block's
+``BLOCK x BLOCK`` Hessian formed once per inner solve (:func:`_blocked_sweeps`: the same
+iterates, fewer and larger kernels). A support beyond ``capacity`` is swept in windows, as
+on sharded features.
+
+**Gram form** (``Columns(gram=True)``: one device, the quadratic datafit, singleton blocks,
+``p_pad <= 256`` and ``n >= 2 p_pad``). The datafit's Hessian ``X_c^T diag(h) X_c`` (columns
+centred for the intercept) is formed once per solve; each inner problem is solved on its
+block with the coefficient gradient ``q`` as the state (:func:`_inner_gram`: ``O(|ws|)``
+per coordinate step, no pass over ``X`` inside the loop, the model's value from ``q``),
+to ``min(0.01 kkt, tol kkt_0)``, and ``Z`` moves once at the end. No active-set Newton
+steps in this form.
+
 Data come padded to size buckets (see ``glm.py``): padding rows have weight 0
 in the datafit, padding columns are zero and are excluded from working sets,
 so the solution on the real entries is that of the unpadded problem.
@@ -83,6 +101,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jax.sharding import PartitionSpec as P
@@ -92,10 +111,12 @@ from gradopt.solve.result import Status
 
 ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
 WS_MIN = 10  # smallest working set (blocks)
+INNER_RATIO_GRAM = 0.01  # Gram-form inner solves stop at 0.01 x the outer violation (their epochs are cheap)
 INNER_RATIO = 0.3  # inner solves stop at 0.3 x the outer violation
 LS_STEPS = 40  # backtracking halvings before a direction is declared useless
 NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; compile time)
 NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
+BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_sweeps)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
 
 
@@ -110,13 +131,17 @@ class Data(NamedTuple):
 
 
 class Columns(NamedTuple):
-    """A static argument of :func:`solve`: ``data.XT``'s features are sharded over ``mesh``'s
-    axes ``axis`` (a name or a tuple of names); the inner loop runs on at most ``capacity``
-    working-set blocks gathered (module docstring). The solution comes back replicated."""
+    """A static argument of :func:`solve`: the inner loop runs on at most ``capacity``
+    working-set blocks gathered into a small problem (module docstring). ``mesh``: where
+    ``data.XT``'s features are sharded, over its axes ``axis`` (a name or a tuple of names;
+    the solution comes back replicated), or None on one device. ``gram`` (one device, the
+    quadratic datafit, singleton blocks): the inner loop reads the gathered block of the
+    Gram matrix ``X_c^T diag(h) X_c``, formed once per solve (:func:`_inner_gram`)."""
 
     mesh: Any
     capacity: int
     axis: Any
+    gram: bool = False
 
 
 class Iterate(NamedTuple):
@@ -297,14 +322,31 @@ def _columns_working_set(columns: Columns, first, ties, count, n_iter):
         rows = lax.all_gather(idx[at], columns.axis, tiled=True)
         return rows[lax.top_k(keys, capacity)[1]]
 
-    context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
-    mesh = context if context is not None and not context.empty else columns.mesh
-    spec = P(columns.axis)
-    chosen = jax.shard_map(best, mesh=mesh, in_specs=(spec, spec), out_specs=P(),
-                           check_vma=False)(key, idx)
+    if columns.mesh is None:  # one device: prefix sums (XLA's top_k sorts, several x slower)
+        return _listed_window(first, ties, count, capacity, shift), jnp.minimum(count, capacity)
+    else:
+        context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
+        mesh = context if context is not None and not context.empty else columns.mesh
+        spec = P(columns.axis)
+        chosen = jax.shard_map(best, mesh=mesh, in_specs=(spec, spec), out_specs=P(),
+                               check_vma=False)(key, idx)
     size = jnp.minimum(count, capacity)
     ws = jnp.sort(jnp.where(jnp.arange(capacity) < size, chosen, nb))
     return ws, size
+
+
+def _listed_window(first, ties, count, capacity: int, shift):
+    """:func:`_columns_working_set`'s set on one device: the first ``capacity`` blocks of
+    ``first`` in index order rotated by ``shift``, then ``ties`` by index, ``min(count,
+    capacity)`` in all, listed in index order and padded with ``nb``."""
+    nb = first.shape[0]
+    rotated = jnp.roll(first, -shift)  # position i: block (i + shift) mod nb
+    take = jnp.roll(rotated & (jnp.cumsum(rotated) <= capacity), shift)
+    room = jnp.minimum(count, capacity) - jnp.sum(take)
+    chosen = take | (ties & (jnp.cumsum(ties) <= room))
+    slot = jnp.where(chosen, jnp.cumsum(chosen) - 1, capacity)
+    return jnp.full(capacity, nb, jnp.int32).at[slot].set(
+        jnp.arange(nb, dtype=jnp.int32), mode="drop")
 
 
 def _anderson(hist: Iterate, it: Iterate):
@@ -365,6 +407,14 @@ def _model_value(datafit, penalty, data, model: _Model, it: Iterate):
     return _model_smooth(datafit, data, model, it.Z) + penalty_value(penalty, data, it.W)
 
 
+def _hessian_weights(datafit, data: Data, model: _Model):
+    """``(n,)`` weights ``h`` of the model's curvature in ``Z``: the Newton model's, or the
+    bound ``curvature / n`` on real rows (exact for the quadratic datafit)."""
+    if datafit.newton:
+        return model.h[:, 0]
+    return (datafit.curvature * data.mask / jnp.sum(data.mask)).astype(data.XT.dtype)
+
+
 def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
     """Per-block Lipschitz constants, the intercept's, and the column centers.
 
@@ -375,10 +425,7 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
     a column nearly collinear with the intercept (a large mean) costs nothing
     more. The constant is ``sum_i h_i (X_ij - mu_j)^2``, summed over a block's rows.
     """
-    if datafit.newton:
-        h = model.h[:, 0]
-    else:
-        h = (datafit.curvature * data.mask / jnp.sum(data.mask)).astype(data.XT.dtype)
+    h = _hessian_weights(datafit, data, model)
     H = jnp.sum(h)
     sq = jnp.sum(data.XT * data.XT * h, axis=1)
     if fit_intercept:
@@ -435,10 +482,7 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
         return jnp.broadcast_to(a.reshape(-1) if a.ndim else a, (kp,))
 
     a1, a2 = map(per_coordinate, penalty._split(at))
-    if datafit.newton:
-        hw = model.h[:, 0]
-    else:
-        hw = (datafit.curvature * data.mask / jnp.sum(data.mask)).astype(XP.dtype)
+    hw = _hessian_weights(datafit, data, model)
 
     def pattern(w, G):
         z = LP * w - dot(XP, G)[:, 0]
@@ -508,9 +552,123 @@ def _newton_due(clock: _NewtonClock, change, tol_in, m, signature, h: int):
             & (change > tol_in) & (blocks > 1))
 
 
+def _blocked_sweeps(datafit, penalty, data: Data, model: _Model, size, L, mu,
+                    fit_intercept: bool):
+    """Cyclic coordinate steps over the first ``size`` rows of ``data`` (singleton blocks in
+    row order, a gathered working set), ``BLOCK`` coordinates per loop step: one product
+    ``q = X_B G`` for the block, its exact sequential steps on the model's ``BLOCK x BLOCK``
+    Hessian ``X_B diag(h) X_B^T`` (formed once per call, on columns centred for the
+    intercept), then ``Z += X_B^T delta_B`` and ``G += h (X_B^T delta_B)``. The iterates
+    are those of one coordinate per loop step; the loop has ``BLOCK`` times fewer, larger
+    kernels. For models whose gradient is linear in ``Z`` (quadratic datafit, Newton
+    models). Returns ``sweeps(it, G) -> (it, G, change)``."""
+    C, n = data.XT.shape
+    nblk = C // BLOCK
+    tiny = jnp.finfo(data.XT.dtype).tiny
+    h = _hessian_weights(datafit, data, model)
+    XC = data.XT - mu[:, None] if fit_intercept else data.XT
+    XB = XC.reshape(nblk, BLOCK, n)
+    used = (size + BLOCK - 1) // BLOCK
+
+    def hessian(kb, HB):  # only the blocks the sweeps visit
+        xb = XB[kb]
+        return HB.at[kb].set(dot(xb * h, xb.T))
+
+    HB = lax.fori_loop(0, used, hessian, jnp.zeros((nblk, BLOCK, BLOCK), XC.dtype))
+    LB = L.reshape(nblk, BLOCK)
+    MB = mu.reshape(nblk, BLOCK)
+    valid = data.valid[:, 0].reshape(nblk, BLOCK)
+
+    def block(kb, c):
+        it, G, change = c
+        xb, Hb = XB[kb], HB[kb]
+        w0 = lax.dynamic_slice_in_dim(it.W, kb * BLOCK, BLOCK, 0)  # (B, k)
+        keep = (LB[kb] > 0) & valid[kb] & (kb * BLOCK + jnp.arange(BLOCK) < size)
+        q = dot(xb, G)  # (B, k)
+        # the block's strengths and constants, sliced once: static indices below
+        pen = jax.tree_util.tree_map(
+            lambda a: lax.dynamic_slice_in_dim(a, kb * BLOCK, BLOCK), penalty)
+        Lrow = LB[kb]
+        steps = 1.0 / jnp.maximum(Lrow, tiny)
+        w = w0
+        for j in range(BLOCK):
+            Lj, step = Lrow[j], steps[j]
+            new = pen.block_prox(w[j:j + 1] - step * q[j:j + 1], step, np.array([j]))
+            d = jnp.where(keep[j], new - w[j:j + 1], 0.0)  # (1, k)
+            q = q + Hb[:, j:j + 1] * d
+            w = w.at[j].add(d[0])
+            change = jnp.maximum(change, Lj * jnp.sqrt(jnp.sum(d * d)))
+        delta = w - w0
+        dZ = xb.T @ delta
+        b = it.b - MB[kb] @ delta if fit_intercept else it.b
+        W = lax.dynamic_update_slice_in_dim(it.W, w, kb * BLOCK, 0)
+        return Iterate(W, b, it.Z + dZ), G + h[:, None] * dZ, change
+
+    def sweeps(it, G):
+        return lax.fori_loop(0, used, block, (it, G, jnp.zeros((), G.dtype)))
+
+    return sweeps
+
+
+class _GramInner(NamedTuple):
+    W: jax.Array  # (C, k) the gathered coefficients
+    q: jax.Array  # (C, k) their gradient q0 + H (W - W0)
+    epoch: jax.Array
+    change: jax.Array
+    hist: Iterate  # the last M + 1 (W, q) as Iterate(W, 0, q): q is linear in W
+
+
+def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs):
+    """Coordinate descent on ``phi(W) = q0.(W - W0) + 1/2 (W - W0)^T H (W - W0) + G(W)``
+    over the first ``size`` rows of a gathered working set (singleton blocks), with
+    Anderson extrapolation kept when it lowers ``phi``: the quadratic datafit's inner
+    problem in Gram form (``H = X_c diag(h) X_c^T``, ``q0 = X_c grad F(Z0)``). A step costs
+    ``O(C)`` (``q += H_j delta_j``) and nothing of size ``n`` moves inside the loop.
+    Returns ``(W, epochs)``."""
+    tiny = jnp.finfo(H.dtype).tiny
+    at = np.zeros(1, np.int32)
+
+    def phi(W, q):  # exact for a quadratic: F(W) - F(W0) = (q0 + q)/2 . (W - W0)
+        return 0.5 * jnp.sum((q0 + q) * (W - W0)) + penalty_value(penalty, data, W)
+
+    def step(j, c):
+        W, q, change = c
+        Lj = L[j]
+        inv = 1.0 / jnp.maximum(Lj, tiny)
+        pen = jax.tree_util.tree_map(lambda a: lax.dynamic_slice_in_dim(a, j, 1), penalty)
+        wj = lax.dynamic_slice_in_dim(W, j, 1, 0)  # (1, k)
+        new = pen.block_prox(wj - inv * lax.dynamic_slice_in_dim(q, j, 1, 0), inv, at)
+        d = jnp.where((Lj > 0) & data.valid[j, 0], new - wj, 0.0)
+        q = q + lax.dynamic_index_in_dim(H, j, 0, keepdims=False)[:, None] * d
+        change = jnp.maximum(change, Lj * jnp.sqrt(jnp.sum(d * d)))
+        return lax.dynamic_update_slice_in_dim(W, wj + d, j, 0), q, change
+
+    def epoch(s: _GramInner) -> _GramInner:
+        W, q, change = lax.fori_loop(0, size, step, (s.W, s.q, jnp.zeros((), H.dtype)))
+        slot = s.epoch % (ANDERSON_M + 1)
+        zero_b = jnp.zeros(W.shape[1:], W.dtype)
+        hist = jax.tree_util.tree_map(lambda h, x: h.at[slot].set(x), s.hist,
+                                      Iterate(W, zero_b, q))
+
+        def extrapolate(Wq):
+            acc = _anderson(hist, Iterate(Wq[0], zero_b, Wq[1]))
+            better = phi(acc.W, acc.Z) < phi(*Wq)
+            return jnp.where(better, acc.W, Wq[0]), jnp.where(better, acc.Z, Wq[1])
+
+        W, q = lax.cond(slot == ANDERSON_M, extrapolate, lambda Wq: Wq, (W, q))
+        return _GramInner(W, q, s.epoch + 1, change, hist)
+
+    zero_b = jnp.zeros(W0.shape[1:], W0.dtype)
+    hist = jax.tree_util.tree_map(lambda x: jnp.zeros((ANDERSON_M + 1,) + x.shape, x.dtype),
+                                  Iterate(W0, zero_b, q0))
+    s0 = _GramInner(W0, q0, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, H.dtype), hist)
+    s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
+    return s.W, s.epoch
+
+
 def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb, mu,
            tol_in, max_epochs, fit_intercept: bool,
-           newton: bool = True) -> tuple[Iterate, jax.Array]:
+           newton: bool = True, contiguous: bool = False) -> tuple[Iterate, jax.Array]:
     g = data.idx.shape[1]
     tiny = jnp.finfo(data.XT.dtype).tiny
     # active-set Newton steps (static): singleton blocks, one task, a penalty smooth on its
@@ -556,6 +714,10 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         c = (it, G, jnp.zeros((), G.dtype), (rows, it.W[rows]))
         it, G, change, pending = lax.fori_loop(0, size, sweep, c)
         return it._replace(W=it.W.at[pending[0]].set(pending[1])), G, change
+
+    if (contiguous and g == 1 and (datafit.newton or datafit.quadratic)
+            and data.idx.shape[0] % BLOCK == 0):
+        sweeps = _blocked_sweeps(datafit, penalty, data, model, size, L, mu, fit_intercept)
 
     def intercept(it, G, change):
         q = jnp.sum(G, axis=0)
@@ -631,15 +793,62 @@ def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
     return sub, sub_penalty, W_sub, rows
 
 
+def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
+                         fixed, gram, tol_in, max_epochs, fit_intercept: bool):
+    """:func:`_inner_gram` on the working set ``ws`` (singleton blocks), with the block of the
+    full Hessian ``gram`` it reads; ``X`` is not copied: the coefficient gradient at the
+    start and the move of ``Z`` at the end are products with the full ``XT``."""
+    nb, p = data.idx.shape[0], data.XT.shape[0]
+    L_all, Lb, mu_all = fixed
+    valid = ws < nb
+    rows = jnp.where(valid, data.idx[jnp.minimum(ws, nb - 1), 0], p)
+    at = jnp.minimum(rows, p - 1)
+    pen = jax.tree_util.tree_map(lambda a: a[at], penalty)
+    sub = Data(None, None, None, jnp.arange(ws.shape[0], dtype=jnp.int32)[:, None],
+               valid[:, None])
+    W_sub = jnp.where(valid[:, None], start.W[at], 0.0)
+    H = jnp.where(valid[:, None] & valid[None, :], gram[at][:, at], 0.0)
+    b, Z = start.b, start.Z
+    if fit_intercept:  # on centred columns the intercept's step is exact once
+        db = -jnp.sum(_model_grad(datafit, data, model, Z), axis=0) / jnp.maximum(
+            Lb, jnp.finfo(Lb.dtype).tiny)
+        b, Z = b + db, Z + db
+    G = _model_grad(datafit, data, model, Z)
+    q_all = dot(data.XT, G) - mu_all[:, None] * jnp.sum(G, axis=0) if fit_intercept else dot(
+        data.XT, G)
+    q0 = jnp.where(valid[:, None], q_all[at], 0.0)
+    L = jnp.where(valid, L_all[jnp.minimum(ws, nb - 1)], 0.0)
+    W, epochs = _inner_gram(pen, sub, H, q0, W_sub, size, L, tol_in, max_epochs)
+    delta = jnp.zeros_like(start.W).at[rows].set(W - W_sub, mode="drop")  # (p, k)
+    dZ = data.XT.T @ delta
+    if fit_intercept:
+        shift = -(mu_all @ delta)
+        b, dZ = b + shift, dZ + shift
+    return Iterate(start.W + delta, b, Z + dZ), epochs
+
+
 def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
-                    capacity: int, tol_in, max_epochs, fit_intercept: bool, newton: bool):
+                    capacity: int, tol_in, max_epochs, fit_intercept: bool, newton: bool,
+                    fixed=None, gram=None):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
-    coefficients written back to ``W``: for ``XT`` sharded along its features."""
+    coefficients written back to ``W``. ``fixed``: the full problem's ``(L, Lb, mu)`` (a
+    bounded-curvature datafit on one device), gathered instead of recomputed; ``gram``:
+    the full ``(p, p)`` Hessian of the quadratic datafit, whose block the inner loop reads
+    (:func:`_inner_gram`)."""
+    if gram is not None:
+        return _inner_gram_gathered(datafit, penalty, data, model, start, ws, size, fixed, gram,
+                                    tol_in, max_epochs, fit_intercept)
     sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
-    L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
+    if fixed is None:
+        L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
+    else:
+        at = jnp.minimum(rows, data.XT.shape[0] - 1)
+        L = jnp.where(ws < data.idx.shape[0], fixed[0][jnp.minimum(ws, data.idx.shape[0] - 1)],
+                      0.0)
+        Lb, mu = fixed[1], jnp.where(rows < data.XT.shape[0], fixed[2][at], 0.0)
     blocks = jnp.arange(capacity, dtype=jnp.int32)
     cand, epochs = _inner(datafit, pen, sub, model, start._replace(W=W_sub), blocks, size, L, Lb,
-                          mu, tol_in, max_epochs, fit_intercept, newton)
+                          mu, tol_in, max_epochs, fit_intercept, newton, contiguous=True)
     return cand._replace(W=start.W.at[rows].set(cand.W, mode="drop")), epochs
 
 
@@ -718,7 +927,7 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
     epoch."""
     run = functools.partial(_solve, fit_intercept=fit_intercept, ws_min=ws_min, columns=columns,
                             newton=newton)
-    if columns is not None:
+    if columns is not None and columns.mesh is not None:
         run = replicated_outputs(run, columns.mesh)
     return run(datafit, penalty, data, W0, tol, max_iter, max_epochs)
 
@@ -746,8 +955,14 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
     # bounded-curvature datafits: the Lipschitz constants do not change (one pass over X)
     # (feature-sharded data: computed on each gathered working set instead)
-    fixed = None if datafit.newton or columns is not None else _curvatures(
+    one_device = columns is None or columns.mesh is None
+    fixed = None if datafit.newton or not one_device else _curvatures(
         datafit, data, _model(datafit, data, null_Z), fit_intercept)
+    gram = None
+    if columns is not None and columns.gram:  # the quadratic datafit's Hessian, once
+        XC = data.XT - fixed[2][:, None] if fit_intercept else data.XT
+        h = _hessian_weights(datafit, data, _model(datafit, data, null_Z))
+        gram = dot(XC * h, XC.T)
 
     def status_of(cert, n_iter, damping):
         done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)
@@ -758,13 +973,18 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                                 Status.RUNNING)),
         ).astype(jnp.int32)
 
+    def inner_tol(cert):  # Gram-form epochs are cheap: solve the inner problem to tol there
+        if columns is not None and columns.gram:
+            return jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0)
+        return INNER_RATIO * cert.kkt
+
     def step(s: _Outer, cert: Certificate):
         ws, size = _working_set(cert, data, s.it.W, ws_min, columns, s.n_iter)
         model = _model(datafit, data, s.it.Z, s.damping)
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
-                                           columns.capacity, INNER_RATIO * cert.kkt,
-                                           max_epochs, fit_intercept, newton)
+                                           columns.capacity, inner_tol(cert),
+                                           max_epochs, fit_intercept, newton, fixed, gram)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton
                          else fixed)
@@ -818,10 +1038,10 @@ def solve_differentiable(datafit, penalty, data: Data, W0, tol, max_iter, max_ep
                          newton: bool = True) -> Solution:
     """:func:`solve` on the inputs' ``stop_gradient``, with :func:`differentiable`'s
     derivative with respect to ``data`` and ``penalty`` (the start ``W0`` gets none)."""
-    if columns is None:
+    if columns is None or columns.mesh is None:
         stopped = lax.stop_gradient((penalty, data, W0))
         sol = solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
-                    newton=newton)
+                    columns=columns, newton=newton)
         return differentiable(datafit, penalty, data, sol, fit_intercept)
 
     def run(penalty, data, W0, tol, max_iter, max_epochs):  # both parts on the same axes

@@ -38,6 +38,7 @@ __all__ = ["glm", "glm_alpha_max"]
 DEFAULT_MAX_ITER = 100
 DEFAULT_MAX_EPOCHS = 1000
 HOST_PAD_MAX_BYTES = 1 << 22  # NumPy designs up to 4 MB are padded on the host
+GRAM_MAX_P = 256  # the quadratic datafit solves in Gram form up to this p_pad (its Gram costs p_pad x a pass over X)
 
 
 def bucket(m: int) -> int:
@@ -183,16 +184,22 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
     return data, Wp, (n, p, k, dtype, squeeze)
 
 
-def _columns(data: engine.Data) -> engine.Columns | None:
+def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
     """The engine's feature-sharded mode (:class:`engine.Columns`) when ``data.XT`` is sharded
     along its features: the inner loop's gathered working set holds up to ``4 n`` blocks (a
     lasso's support has at most ``n`` features and its working sets are twice the support;
     the margin leaves room for the larger supports of an elastic net)."""
     XT = data.XT
-    if not (_sharding.row_sharded(XT) and _sharding.spec_of(XT)[0] is not None):
-        return None  # XT's rows (X's features) not sharded
     nb = data.idx.shape[0]
     capacity = min(nb, bucket(max(4 * XT.shape[1], 2 * engine.WS_MIN)))
+    if not (_sharding.row_sharded(XT) and _sharding.spec_of(XT)[0] is not None):
+        if _sharding.is_sharded(XT):
+            return None
+        n_pad, (nb, g) = XT.shape[1], data.idx.shape
+        if (datafit is not None and datafit.quadratic and g == 1 and nb <= GRAM_MAX_P
+                and n_pad >= 2 * nb):
+            return engine.Columns(None, nb, None, gram=True)
+        return None if capacity >= nb else engine.Columns(None, capacity, None)
     return engine.Columns(XT.sharding.mesh, capacity, _sharding.spec_of(XT)[0])
 
 
@@ -291,7 +298,7 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
     # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
     solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
     sol = solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
-                fit_intercept=bool(fit_intercept), columns=_columns(data),
+                fit_intercept=bool(fit_intercept), columns=_columns(data, datafit),
                 newton=not any_batched((data, penalty, W0, tol)))
     return sol, p, squeeze
 

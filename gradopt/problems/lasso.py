@@ -697,7 +697,7 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
     data, W0, (_, p, _, _, _) = _prepare(X, y, quadratic(), None, multitask=False)
     sols = _path(quadratic(), _enet_pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
-                 bool(fit_intercept), True, columns=_columns(data),
+                 bool(fit_intercept), True, columns=_columns(data, quadratic()),
                  newton=not any_batched((data, pairs)))
     return LassoPath(alphas=alphas, coefs=sols.iterate.W[:, :p, 0],
                      intercepts=sols.iterate.b[:, 0], duality_gaps=sols.cert.gap,

@@ -191,7 +191,7 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
     _check_penalty(penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0), p)
     sols = _path(datafit, penalty, data, W0, jnp.asarray(alphas_arr, dtype), tol, max_iter,
                  max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)),
-                 columns=_columns(data), newton=not any_batched((data, alphas_arr)))
+                 columns=_columns(data, datafit), newton=not any_batched((data, alphas_arr)))
     coef = sols.iterate.W[:, :p]
     b = sols.iterate.b
     if squeeze:

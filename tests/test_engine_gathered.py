@@ -1,0 +1,269 @@
+"""The GLM engine's gathered inner loop on one device (``engine.Columns(None, capacity)``).
+
+When the design is much wider than tall (``p_pad`` above ``capacity = bucket(4 n)``),
+``glm`` runs each working set's coordinate descent on a gathered copy of its columns, so an
+epoch costs ``O(capacity)`` instead of ``O(p)``, and sweeps singleton blocks of models whose
+gradient is linear in ``Z`` ``BLOCK`` coordinates per loop step (``engine._blocked_sweeps``).
+Both must give the solution of the plain engine and of scikit-learn; the blocked sweeps must
+give the iterates of one coordinate per step; a support larger than ``capacity`` must still
+converge (windows of ``capacity`` blocks).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.linear_model import ElasticNet, Lasso, MultiTaskLasso
+
+import gradopt
+from gradopt import datafits, prox
+from gradopt.problems import engine
+
+glm_module = importlib.import_module("gradopt.problems.glm")
+
+
+def _wide(n=40, p=900, rho=0.6, seed=0, k=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    for j in range(1, p):
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho ** 2) * X[:, j]
+    W = np.zeros((p, k or 1))
+    W[rng.choice(p, 6, replace=False)] = rng.standard_normal((6, k or 1))
+    Y = X @ W + 0.1 * rng.standard_normal((n, k or 1))
+    return X, (Y[:, 0] if k is None else Y)
+
+
+def _solve(X, y, datafit, penalty, gathered, fit_intercept=False, tol=1e-12):
+    data, W0, (_, p, _, _, _) = glm_module._prepare(X, y, datafit, None, multitask=False)
+    pen = glm_module._per_feature(penalty, data.XT.shape[0], data.XT.dtype)
+    columns = glm_module._columns(data)
+    assert columns is not None and columns.mesh is None and columns.capacity < data.idx.shape[0]
+    sol = engine.solve(datafit, pen, data, W0, tol, 1000, 100_000, fit_intercept=fit_intercept,
+                       columns=columns if gathered else None)
+    return sol, p
+
+
+def _alpha(X, y, frac):
+    yc = y - y.mean(axis=0)
+    g = X.T @ yc / X.shape[0]
+    return frac * float(np.max(np.linalg.norm(g.reshape(X.shape[1], -1), axis=1)))
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_gathered_lasso_matches_sklearn_and_the_plain_engine(fit_intercept):
+    jax.config.update("jax_enable_x64", True)
+    X, y = _wide()
+    a = _alpha(X, y, 0.05)
+    on, p = _solve(X, y, datafits.quadratic(), prox.l1(a), True, fit_intercept)
+    off, _ = _solve(X, y, datafits.quadratic(), prox.l1(a), False, fit_intercept)
+    assert int(on.status) == int(off.status) == 0
+    ref = Lasso(alpha=a, fit_intercept=fit_intercept, tol=1e-15, max_iter=10 ** 6).fit(X, y)
+    np.testing.assert_allclose(on.iterate.W[:p, 0], ref.coef_, atol=1e-7)
+    np.testing.assert_allclose(on.iterate.W[:p, 0], off.iterate.W[:p, 0], atol=1e-7)
+    if fit_intercept:
+        np.testing.assert_allclose(float(on.iterate.b[0]), ref.intercept_, atol=1e-7)
+
+
+def test_gathered_weighted_positive_elastic_net_matches_sklearn():
+    # sum_j c_j |w_j| on X is the plain l1 on X / c with w = v / c (scikit-learn has no weights)
+    jax.config.update("jax_enable_x64", True)
+    X, y = _wide(seed=1)
+    p = X.shape[1]
+    c = np.linspace(0.5, 1.5, p)
+    a = _alpha(X / c, y, 0.05)
+    l1 = prox.l1(a * c, positive=True)
+    on, _ = _solve(X, y, datafits.quadratic(), l1, True, True)
+    ref = Lasso(alpha=a, positive=True, tol=1e-15, max_iter=10 ** 6).fit(X / c, y).coef_ / c
+    np.testing.assert_allclose(on.iterate.W[:p, 0], ref, atol=1e-7)
+    enet, _ = _solve(X, y, datafits.quadratic(), prox.elastic_net(a, 0.6), True)
+    ref = ElasticNet(alpha=a, l1_ratio=0.6, fit_intercept=False, tol=1e-15,
+                     max_iter=10 ** 6).fit(X, y).coef_
+
+    def P(w):  # the ridge part is weak here: compare objectives, the coefficients loosely
+        r = y - X @ w
+        return r @ r / (2 * len(y)) + a * (0.6 * np.abs(w).sum() + 0.2 * w @ w)
+
+    w = np.asarray(enet.iterate.W[:p, 0])
+    assert abs(P(w) - P(ref)) <= float(enet.cert.gap) + 1e-14
+    np.testing.assert_allclose(w, ref, atol=1e-5)
+
+
+def test_gathered_multitask_matches_sklearn():
+    jax.config.update("jax_enable_x64", True)
+    X, Y = _wide(seed=2, k=3)
+    a = _alpha(X, Y, 0.1)
+    res = gradopt.multitask_lasso(X, Y, a, tol=1e-12)
+    ref = MultiTaskLasso(alpha=a, fit_intercept=False, tol=1e-15, max_iter=10 ** 6).fit(X, Y)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_.T, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "huber"])
+def test_gathered_equals_plain_for_newton_and_bounded_datafits(kind):
+    # logistic: a Newton model (blocked sweeps); huber: bounded curvature, not quadratic
+    # (one coordinate per step on the gathered copy)
+    jax.config.update("jax_enable_x64", True)
+    X, y = _wide(seed=3)
+    df = datafits.logistic() if kind == "logistic" else datafits.huber(0.5)
+    if kind == "logistic":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    a = 0.1 * float(glm_module.glm_alpha_max(X, y, df, fit_intercept=True))
+    on, p = _solve(X, y, df, prox.l1(a), True, True, tol=1e-10)
+    off, _ = _solve(X, y, df, prox.l1(a), False, True, tol=1e-10)
+    assert int(on.status) == int(off.status) == 0
+    assert np.count_nonzero(np.asarray(on.iterate.W[:p, 0])) > 3
+    np.testing.assert_allclose(on.iterate.W[:p, 0], off.iterate.W[:p, 0], atol=1e-6)
+    np.testing.assert_allclose(float(on.cert.objective), float(off.cert.objective), rtol=1e-10)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+@pytest.mark.parametrize("k", [1, 2])
+def test_blocked_sweeps_give_the_iterates_of_single_steps(fit_intercept, k):
+    jax.config.update("jax_enable_x64", True)
+    X, y = _wide(n=30, p=64, seed=4, k=None if k == 1 else k)
+    df = datafits.quadratic()
+    data, W0, (_, p, _, _, _) = glm_module._prepare(X, y, df, None, multitask=False)
+    data = jax.tree_util.tree_map(jnp.asarray, data)
+    a = 0.05 * _alpha(X, y, 1.0)
+    pen = glm_module._per_feature(prox.l1(a) if k == 1 else prox.group_l2(a, axis=1),
+                                  data.XT.shape[0], data.XT.dtype)
+    model = engine._model(df, data, data.XT.T @ W0)
+    L, Lb, mu = engine._curvatures(df, data, model, fit_intercept)
+    start = engine.Iterate(jnp.asarray(W0), jnp.zeros((W0.shape[1],)), data.XT.T @ W0)
+    ws = jnp.arange(data.idx.shape[0], dtype=jnp.int32)
+    size = 43  # not a multiple of BLOCK: the last block is partly out of the set
+
+    def run(contiguous):
+        it, epochs = engine._inner(df, pen, data, model, start, ws, size, L, Lb, mu, 0.0, 7,
+                                   fit_intercept, newton=False, contiguous=contiguous)
+        return it, int(epochs)
+
+    (blocked, e1), (single, e2) = run(True), run(False)
+    assert e1 == e2 == 7
+    assert np.count_nonzero(np.asarray(single.W)) > 0
+    for a_, b_ in zip(blocked, single):
+        np.testing.assert_allclose(np.asarray(a_), np.asarray(b_), rtol=1e-10, atol=1e-12)
+    assert not np.any(np.asarray(blocked.W)[size:])  # outside the set: untouched
+
+
+def test_support_beyond_the_capacity_converges():
+    # n = 8: capacity 64 blocks; a small l1_ratio gives about 200 non-zeros, swept in
+    # windows of 64
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((8, 2000))
+    y = X[:, :5] @ np.ones(5) + 0.1 * rng.standard_normal(8)
+    a = 0.01 * float(np.max(np.abs(X.T @ y))) / 8 / 0.05
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.elastic_net(a, 0.05), tol=1e-9,
+                      max_iter=2000)
+    assert bool(res.converged)
+    w = np.asarray(res.coef)
+    assert np.count_nonzero(w) > 64
+    ref = ElasticNet(alpha=a, l1_ratio=0.05, fit_intercept=False, tol=1e-15,
+                     max_iter=10 ** 6).fit(X, y).coef_
+
+    def P(w):
+        r = y - X @ w
+        return r @ r / 16 + a * (0.05 * np.abs(w).sum() + 0.475 * w @ w)
+
+    assert P(w) - P(ref) <= 1e-9 * P(np.zeros(2000)) + 1e-14
+
+
+def test_listed_window_is_the_top_k_selection():
+    # the one-device listing (prefix sums) picks what the sharded top_k ranking picks
+    rng = np.random.default_rng(6)
+    nb, capacity = 200, 32
+    for trial in range(20):
+        first = rng.random(nb) < rng.choice([0.05, 0.3])
+        ties = ~first & (rng.random(nb) < 0.4)
+        count = int(first.sum() + rng.integers(0, ties.sum() + 1))
+        shift = int(rng.integers(0, nb)) if first.sum() > capacity else 0
+        got = np.asarray(engine._listed_window(jnp.asarray(first), jnp.asarray(ties), count,
+                                               capacity, shift))
+        idx = np.arange(nb)
+        rank = nb - 1 - np.where(first, (idx - shift) % nb, idx)
+        key = np.where(first, 2 * nb, np.where(ties, nb, 0)) + rank
+        size = min(count, capacity)
+        want = np.sort(np.argsort(-key)[:size])
+        np.testing.assert_array_equal(got[:size], want, err_msg=str(trial))
+        assert np.all(got[size:] == nb)
+
+
+# --------------------------------------------------------------------------- Gram form
+
+
+def _tall(n=400, p=30, seed=7, k=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)) + 0.5 * rng.standard_normal((n, 1))  # correlated
+    W = np.zeros((p, k or 1))
+    W[:5] = rng.standard_normal((5, k or 1))
+    Y = X @ W + 0.5 * rng.standard_normal((n, k or 1)) + 2.0
+    return X, (Y[:, 0] if k is None else Y)
+
+
+def test_tall_quadratic_problems_take_the_gram_form():
+    X, y = _tall()
+    data, _, _ = glm_module._prepare(X, y, datafits.quadratic(), None, multitask=False)
+    assert glm_module._columns(data, datafits.quadratic()).gram
+    assert glm_module._columns(data, datafits.huber(1.0)) is None  # not quadratic
+    wide, _, _ = glm_module._prepare(*_wide(), datafits.quadratic(), None, multitask=False)
+    assert not glm_module._columns(wide, datafits.quadratic()).gram
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_gram_form_matches_sklearn(fit_intercept):
+    jax.config.update("jax_enable_x64", True)
+    X, y = _tall()
+    c = np.linspace(0.5, 2.0, X.shape[1])
+    a = _alpha(X / c, y, 0.02)
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(a * c), fit_intercept=fit_intercept,
+                      tol=1e-12)
+    ref = Lasso(alpha=a, fit_intercept=fit_intercept, tol=1e-15, max_iter=10 ** 6).fit(X / c, y)
+    assert bool(res.converged)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_ / c, atol=1e-9)
+    np.testing.assert_allclose(float(res.intercept), ref.intercept_, atol=1e-9)
+    X, Y = _tall(seed=8, k=3)
+    a = _alpha(X, Y, 0.05)
+    res = gradopt.multitask_lasso(X, Y, a, fit_intercept=fit_intercept, tol=1e-12)
+    ref = MultiTaskLasso(alpha=a, fit_intercept=fit_intercept, tol=1e-15,
+                         max_iter=10 ** 6).fit(X, Y)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_.T, atol=1e-9)
+
+
+def test_gram_form_float32():
+    X, y = _tall(seed=9)
+    a = _alpha(X, y, 0.05)
+    jax.config.update("jax_enable_x64", True)
+    ref = gradopt.glm(X, y, datafits.quadratic(), prox.l1(a), fit_intercept=True, tol=1e-12)
+    res = gradopt.glm(X.astype(np.float32), y.astype(np.float32), datafits.quadratic(),
+                      prox.l1(np.float32(a)), fit_intercept=True, tol=1e-5)
+    assert res.coef.dtype == np.float32 and bool(res.converged)
+    np.testing.assert_allclose(np.asarray(res.coef), np.asarray(ref.coef), atol=2e-3)
+    assert float(res.objective) <= float(ref.objective) * (1 + 1e-5)
+
+
+def test_gram_inner_loop_gives_the_iterates_of_the_residual_one():
+    # same coordinate steps and Anderson steps, in O(C) per step instead of O(n)
+    jax.config.update("jax_enable_x64", True)
+    X, y = _tall(n=200, p=24, seed=10)
+    df = datafits.quadratic()
+    data, W0, _ = glm_module._prepare(X, y, df, None, multitask=False)
+    data = jax.tree_util.tree_map(jnp.asarray, data)
+    pen = glm_module._per_feature(prox.l1(_alpha(X, y, 0.05)), data.XT.shape[0], data.XT.dtype)
+    model = engine._model(df, data, data.XT.T @ W0)
+    L, Lb, mu = engine._curvatures(df, data, model, False)
+    start = engine.Iterate(jnp.asarray(W0), jnp.zeros((1,)), data.XT.T @ W0)
+    ws = jnp.arange(data.idx.shape[0], dtype=jnp.int32)
+    size = 21
+    it, e1 = engine._inner(df, pen, data, model, start, ws, size, L, Lb, mu, 0.0, 9, False,
+                           newton=False)
+    h = engine._hessian_weights(df, data, model)
+    H = (data.XT * h) @ data.XT.T
+    q0 = data.XT @ engine._model_grad(df, data, model, start.Z)
+    W, e2 = engine._inner_gram(pen, data, H, q0, start.W, size, L, 0.0, 9)
+    assert int(e1) == int(e2) == 9
+    assert np.count_nonzero(np.asarray(W)) > 2
+    np.testing.assert_allclose(np.asarray(W), np.asarray(it.W), rtol=1e-9, atol=1e-12)
