@@ -46,23 +46,25 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    "Observed on a quiet machine (2026-12-04, load average below 0.5 before the run, 1.5 min "
-    "in all). `gradopt.glm` meets the issue's first-call target: 1.6–2.1 s on each new "
-    "shape (one `jit(solve)` of 1.4–1.5 s, of which the engine's active-set Newton steps "
-    "take about 0.5 s; 0.95–1.4 s before them); 105×4700 reuses the size bucket of "
-    "100×5000 (86 ms). `gradopt.lasso` is still its own solver with no buckets: 4.3–4.8 s "
-    "on every shape (3–4 compiles); moving it onto the engine is what remains. JAX's "
-    "persistent cache brings a second process's first calls to 0.02–0.5 s (`glm`) and "
-    "0.6–1.0 s (`lasso`). GridSearchCV on diabetes (the `Lasso` estimator: its Gram-form "
-    "solve compiles its coordinate descent once per p, shared by the folds and the refit) "
-    "fits in 1.63 s, within the 2 s target (5.5 s before that split); scikit-learn 0.06 s, "
-    "skglm 3.1 s with numba's compilation; 0.42 s from the cache. gradopt does not turn the "
-    "cache on itself (docs/glm.md). Memory: the first call's peak (27× X for both) is "
-    "dominated by compilation (the RSS the first call keeps: 351 MB and 383 MB); the solve "
-    "itself (second call) peaked at 4.5× X for `glm` (above the 4× target) and 3.2× for "
-    "`lasso` in this run, but this figure is the allocator's more than the solver's: the "
-    "same `glm` second call measured 17 MB and 66 MB (1.0× and 4.1× X) in two fresh "
-    "processes of the same code, and 2.1× in the previous recorded run."
+    "Observed on a quiet machine (2026-12-04, 1.8 min in all; git 050d216 plus the engine's g"
+    'athered working sets for p ≫ n, uncommitted at the time of the run). `gradopt.glm` meets'
+    " the issue's first-call target: 2.2–2.6 s on each new shape (one `jit(solve)` of 1.9–2.0"
+    ' s; 1.4–1.5 s before the gathered, blocked p ≫ n program these 100×5000-like shapes now '
+    'compile, and 0.95–1.4 s before the active-set Newton steps); 105×4700 reuses the size bu'
+    'cket of 100×5000 (83 ms). `gradopt.lasso` is still its own solver with no buckets: 4.9–5'
+    ".1 s on every shape (3–4 compiles); moving it onto the engine is what remains. JAX's per"
+    "sistent cache brings a second process's first calls to 0.02–0.6 s (`glm`) and 0.7–1.1 s "
+    '(`lasso`). GridSearchCV on diabetes (the `Lasso` estimator: its Gram-form solve compiles'
+    ' its coordinate descent once per p, shared by the folds and the refit) fits in 1.74 s, w'
+    'ithin the 2 s target (1.63 s in the previous run, 5.5 s before that split); scikit-learn'
+    " 0.06 s, skglm 3.1 s with numba's compilation; 0.44 s from the cache. gradopt does not t"
+    "urn the cache on itself (docs/glm.md). Memory: the first call's peak (28–30× X) is domin"
+    'ated by compilation (the RSS the first call keeps: 395 MB and 392 MB); the solve itself '
+    '(second call) peaked at 4.2× X for `glm` (above the 4× target; 63 MB, of which the gathe'
+    'red working set is 4 n × n numbers, small here) and 2.7× for `lasso`; this figure is the'
+    " allocator's as much as the solver's: the same `glm` second call measured 17 MB and 66 M"
+    'B (1.0× and 4.1× X) in two fresh processes of the same code before. The `glm` second cal'
+    'l now takes 86 ms (179 ms before the gathered working sets).'
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]

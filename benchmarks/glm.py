@@ -71,23 +71,23 @@ warnings.filterwarnings("ignore")
 # What the recorded run showed (2-core machine, slowed host, 2026-12-02, after the engine's
 # in-place coordinate writes and bisection working sets; earlier runs were on a loaded one).
 OBSERVATIONS = (
-    "Observed on a quiet 2-core machine (2026-12-04, after the engine's active-set Newton "
-    "steps; the previous recorded run was on a loaded host, so absolute times fell about 2× "
-    "from it while ratios moved less): gradopt is faster than skglm on 10 of 15 problems "
-    "(huber 2000×500 0.51×; all three poisson, 0.13–0.73×; logistic 2000×500 and 200×5000, "
-    "0.47× and 0.88×; all three multitask, 0.27–0.51×; group 2000×500 0.69×), near parity on "
-    "huber 500×1000 and 200×5000 (1.09×, 1.08×; 200×5000 was 2.2× before the Newton steps, "
-    "which also apply to Huber through its curvature bound, kept only when the objective "
-    "drops) and logistic 500×1000 (1.20×), and loses on group 500×1000 (2.7×) and 200×5000 "
-    "(1.35×): the group rows still run the old `gradopt.group_lasso` solver, not the engine. "
-    "scikit-learn's MultiTaskLasso (Cython cyclic block CD over all rows) is 1.2–2.3× faster "
-    "than gradopt on the multitask problems. First calls compile one program per size "
-    "bucket and datafit: 1.9–2.2 s here (the Newton steps add about 0.5 s of it), against "
-    "numba's one-off compilation per problem type in skglm (2–4 s once, then only the solve "
-    "time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1e-2 … "
-    "1e-10) does not reach the gap target within the cap on logistic 200×5000; its "
-    "'objective agreement' flag there is the solver stopping early, not a difference of "
-    "conventions: wherever a solver reached the target, objectives agree to ≤ 1e-15 relative."
+    "Observed on a quiet 2-core machine (2026-12-04, after the engine's gathered working sets"
+    ' and blocked sweeps for p ≫ n; the previous run, at git c2ad92b, is the reference in bra'
+    'ckets): gradopt is faster than skglm on 11 of 15 problems (huber 2000×500 0.59×; all thr'
+    'ee poisson, 0.16–0.52×; all three logistic but 500×1000, 0.36× and 0.67× [0.88×]; all th'
+    'ree multitask, 0.28–0.44×; group 2000×500 0.77×), at parity on huber 500×1000 (1.01×) an'
+    'd 200×5000 (0.97× [1.08×]), and loses on logistic 500×1000 (1.21×) and group 500×1000 (3'
+    '.2×) and 200×5000 (1.37×): the group rows still run the old `gradopt.group_lasso` solver'
+    ', not the engine. The p ≫ n rows moved with the gathered working sets: poisson 200×5000 '
+    '77.5 → 49.2 ms, logistic 200×5000 38.9 → 31.6 ms, huber 200×5000 276 → 244 ms. scikit-le'
+    "arn's MultiTaskLasso (Cython cyclic block CD over all rows) is 1.2–2.0× faster than grad"
+    'opt on the multitask problems. First calls compile one program per size bucket and dataf'
+    'it: 1.9–2.8 s here (the Newton steps add about 0.5 s, the gathered p ≫ n program about 0'
+    ".5 s more), against numba's one-off compilation per problem type in skglm (2–5 s once, t"
+    "hen only the solve time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol"
+    ' ladder 1e-2 … 1e-10) does not reach the gap target within the cap on logistic 200×5000;'
+    " its 'objective agreement' flag there is the solver stopping early, not a difference of "
+    'conventions: wherever a solver reached the target, objectives agree to ≤ 1e-15 relative.'
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")

@@ -495,18 +495,25 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    'Observed (2-core machine, 2026-12-04): gradopt.lasso reaches the target on every poi'
-    'nt. It is faster than scikit-learn on 23 of 30 (0.05–0.98×) and slower on 7 (up to 3'
-    ".0×): problems it solves in 1–25 ms, where scikit-learn's plain cyclic descent needs"
-    ' no working sets, and 4285×1016 ρ=0 (1.87×). Against skglm it is faster on 16 of 30 '
-    'and slower on 14, up to 2.11× (387×2505 ρ=0.5 reg=0.01, the one point above the 2× t'
-    'arget; 53×10392 and 240×7308 at small reg, 1.97× and 1.93×): p ≫ n with large suppor'
-    'ts, where coordinate updates dominate and an XLA while-loop update costs 2–3× a Numb'
-    'a one (docs/lasso.md). The GLM engine is slower than gradopt.lasso on 27 of 30 point'
-    "s, up to 8× where n ≫ p (the lasso's Gram form) and 1.3–7× elsewhere: moving the las"
-    'so onto the engine needs those specializations inside it first. First calls take 2.3'
-    '–10 s: gradopt.lasso compiles its host-driven solver per shape (the engine compiles '
-    'once per size bucket).'
+    'Observed (2-core machine, 2026-12-04, third run of the day): gradopt.lasso reaches the'
+    ' target on every point. It is faster than scikit-learn on 23 of 30 and slower on 7 (up'
+    " to 2.70×, 69×235): problems it solves in 1–25 ms, where scikit-learn's plain cyclic d"
+    'escent needs no working sets, and 4285×1016 ρ=0 (1.66×). Against skglm it is faster on'
+    ' 16 of 30 and slower on 14, up to 2.13× (387×2505 ρ=0.5 reg=0.01; 53×10392 ρ=0.5 reg=0'
+    '.001 at 2.04× is the other point above the 2× target; between runs of the day these tw'
+    'o and 928×1996 moved across 2× by a few percent): p ≫ n with large supports, where coo'
+    'rdinate updates dominate and an XLA while-loop update costs 2–3× a Numba one (docs/las'
+    'so.md). The GLM engine, with working sets gathered on one device, 8-coordinate blocked'
+    ' sweeps and a Gram form for least squares with p_pad ≤ 256 (docs/glm.md), is now faste'
+    'r than gradopt.lasso on the p ≫ n points with large supports (240×7308, 173×1645, 387×'
+    "2505, 53×10392: 1.27–1.97×), where it was 1.3–3.3× slower in the morning's run, and wi"
+    'thin 0.75–2.44× of skglm (faster on 8 of 30; above 2× on 4 points, against about 10 an'
+    'd up to 6.5× before). It is still 4–7× slower than gradopt.lasso where n ≫ p (3402×266'
+    ", 2766×399, 1599×73, 299×101: the lasso's Gram solver certifies on the Gram matrix and"
+    " takes active-set Newton steps there; the engine's Gram form does neither, and stops a"
+    't p_pad 256, because forming the Gram cost more than the whole solve on multitask 2000'
+    '×500). First calls take 2.5–10 s: gradopt.lasso compiles its host-driven solver per sh'
+    'ape (the engine compiles once per size bucket).'
 )
 
 
@@ -527,6 +534,7 @@ def wide(args):
         losses.append("- target 'no point slower than 2× skglm': "
                       + (f"missed on {len(over)} of {len(rows)} points ({', '.join(over)})."
                          if over else "met on every point."))
+        losses += engine_summary(rows)
     body = "\n".join([
         "## Lasso, wide grid: 30 drawn points (CPU, float64)",
         "",
@@ -549,6 +557,24 @@ def wide(args):
     print(body)
     if not args.no_write:
         write_section("lasso_wide", body)
+
+
+def engine_summary(rows):
+    """Lines on the GLM engine column: its time over skglm's and over gradopt.lasso's."""
+    out = []
+    for peer in ("skglm", "gradopt"):
+        r = [(label, res["engine"][0] / res[peer][0]) for label, _, res, _ in rows
+             if res.get("engine", (None,))[0] is not None and res[peer][0] is not None]
+        if not r:
+            continue
+        worst = max(r, key=lambda t: t[1])
+        slower = sum(1 for _, v in r if v > 1.0)
+        name = "skglm" if peer == "skglm" else "gradopt.lasso"
+        over2 = [label for label, v in r if v > 2.0]
+        out.append(f"- engine / {name}: {min(v for _, v in r):.2f}–{worst[1]:.2f}× (slower on "
+                   f"{slower} of {len(r)} points; worst {worst[0]}); above 2×: "
+                   + (", ".join(over2) if over2 else "none") + ".")
+    return out
 
 
 def result_table(rows, peers):
