@@ -111,7 +111,7 @@ from gradopt.solve.result import Status
 
 ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
 WS_MIN = 10  # smallest working set (blocks)
-INNER_RATIO_GRAM = 0.01  # Gram-form inner solves stop at 0.01 x the outer violation (their epochs are cheap)
+INNER_RATIO_GRAM = 0.01  # Gram-form inner solves: 0.01 x the outer violation (cheap epochs)
 INNER_RATIO = 0.3  # inner solves stop at 0.3 x the outer violation
 LS_STEPS = 40  # backtracking halvings before a direction is declared useless
 NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; compile time)
