@@ -313,6 +313,9 @@ def _columns_working_set(columns: Columns, first, ties, count, n_iter):
     n_first = jnp.sum(first)
     stride = jnp.maximum(capacity * nb // jnp.maximum(n_first, 1), 1)  # ~a window's span
     shift = jnp.where(n_first > capacity, (n_iter * stride) % nb, 0).astype(jnp.int32)
+    size = jnp.minimum(count, capacity)
+    if columns.mesh is None:  # one device: prefix sums (XLA's top_k sorts, several x slower)
+        return _listed_window(first, ties, count, capacity, shift), size
     rank = nb - 1 - jnp.where(first, (idx - shift) % nb, idx)  # larger = earlier
     key = jnp.where(first, 2 * nb, jnp.where(ties, nb, 0)) + rank
 
@@ -322,15 +325,11 @@ def _columns_working_set(columns: Columns, first, ties, count, n_iter):
         rows = lax.all_gather(idx[at], columns.axis, tiled=True)
         return rows[lax.top_k(keys, capacity)[1]]
 
-    if columns.mesh is None:  # one device: prefix sums (XLA's top_k sorts, several x slower)
-        return _listed_window(first, ties, count, capacity, shift), jnp.minimum(count, capacity)
-    else:
-        context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
-        mesh = context if context is not None and not context.empty else columns.mesh
-        spec = P(columns.axis)
-        chosen = jax.shard_map(best, mesh=mesh, in_specs=(spec, spec), out_specs=P(),
-                               check_vma=False)(key, idx)
-    size = jnp.minimum(count, capacity)
+    context = getattr(jax.sharding, "get_abstract_mesh", lambda: None)()
+    mesh = context if context is not None and not context.empty else columns.mesh
+    spec = P(columns.axis)
+    chosen = jax.shard_map(best, mesh=mesh, in_specs=(spec, spec), out_specs=P(),
+                           check_vma=False)(key, idx)
     ws = jnp.sort(jnp.where(jnp.arange(capacity) < size, chosen, nb))
     return ws, size
 
@@ -441,6 +440,17 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
 # --------------------------------------------------------------------------- #
 # inner loop: block coordinate descent on the working set
 # --------------------------------------------------------------------------- #
+
+
+def _block_step(penalty, w, grad, L, keep, idx):
+    """One proximal block-coordinate step (Tseng & Yun 2009): ``(new, d, moved)`` with
+    ``new = prox_{G_b / L}(w - grad / L)`` (``w`` unless ``keep`` and ``L > 0``: padding, an
+    all-zero column), ``d = new - w`` and ``moved = L ||d||`` (the inner loops' stopping
+    measure)."""
+    inv = 1.0 / jnp.maximum(L, jnp.finfo(w.dtype).tiny)
+    new = jnp.where(keep & (L > 0), penalty.block_prox(w - inv * grad, inv, idx), w)
+    d = new - w
+    return new, d, L * jnp.sqrt(jnp.sum(d * d))
 
 
 def _support(data: Data, W, ws, size):
@@ -564,7 +574,6 @@ def _blocked_sweeps(datafit, penalty, data: Data, model: _Model, size, L, mu,
     models). Returns ``sweeps(it, G) -> (it, G, change)``."""
     C, n = data.XT.shape
     nblk = C // BLOCK
-    tiny = jnp.finfo(data.XT.dtype).tiny
     h = _hessian_weights(datafit, data, model)
     XC = data.XT - mu[:, None] if fit_intercept else data.XT
     XB = XC.reshape(nblk, BLOCK, n)
@@ -583,21 +592,20 @@ def _blocked_sweeps(datafit, penalty, data: Data, model: _Model, size, L, mu,
         it, G, change = c
         xb, Hb = XB[kb], HB[kb]
         w0 = lax.dynamic_slice_in_dim(it.W, kb * BLOCK, BLOCK, 0)  # (B, k)
-        keep = (LB[kb] > 0) & valid[kb] & (kb * BLOCK + jnp.arange(BLOCK) < size)
+        keep = valid[kb] & (kb * BLOCK + jnp.arange(BLOCK) < size)
         q = dot(xb, G)  # (B, k)
-        # the block's strengths and constants, sliced once: static indices below
+        # the block's strengths and constants, sliced once, read at static offsets (a gather per
+        # coordinate made the blocked sweep slower than the plain one)
         pen = jax.tree_util.tree_map(
             lambda a: lax.dynamic_slice_in_dim(a, kb * BLOCK, BLOCK), penalty)
         Lrow = LB[kb]
-        steps = 1.0 / jnp.maximum(Lrow, tiny)
         w = w0
         for j in range(BLOCK):
-            Lj, step = Lrow[j], steps[j]
-            new = pen.block_prox(w[j:j + 1] - step * q[j:j + 1], step, np.array([j]))
-            d = jnp.where(keep[j], new - w[j:j + 1], 0.0)  # (1, k)
+            _, d, moved = _block_step(pen, w[j:j + 1], q[j:j + 1], Lrow[j], keep[j],
+                                      np.array([j]))
             q = q + Hb[:, j:j + 1] * d
             w = w.at[j].add(d[0])
-            change = jnp.maximum(change, Lj * jnp.sqrt(jnp.sum(d * d)))
+            change = jnp.maximum(change, moved)
         delta = w - w0
         dZ = xb.T @ delta
         b = it.b - MB[kb] @ delta if fit_intercept else it.b
@@ -625,7 +633,6 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs):
     problem in Gram form (``H = X_c diag(h) X_c^T``, ``q0 = X_c grad F(Z0)``). A step costs
     ``O(C)`` (``q += H_j delta_j``) and nothing of size ``n`` moves inside the loop.
     Returns ``(W, epochs)``."""
-    tiny = jnp.finfo(H.dtype).tiny
     at = np.zeros(1, np.int32)
 
     def phi(W, q):  # exact for a quadratic: F(W) - F(W0) = (q0 + q)/2 . (W - W0)
@@ -633,15 +640,13 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs):
 
     def step(j, c):
         W, q, change = c
-        Lj = L[j]
-        inv = 1.0 / jnp.maximum(Lj, tiny)
         pen = jax.tree_util.tree_map(lambda a: lax.dynamic_slice_in_dim(a, j, 1), penalty)
         wj = lax.dynamic_slice_in_dim(W, j, 1, 0)  # (1, k)
-        new = pen.block_prox(wj - inv * lax.dynamic_slice_in_dim(q, j, 1, 0), inv, at)
-        d = jnp.where((Lj > 0) & data.valid[j, 0], new - wj, 0.0)
+        new, d, moved = _block_step(pen, wj, lax.dynamic_slice_in_dim(q, j, 1, 0), L[j],
+                                    data.valid[j, 0], at)
         q = q + lax.dynamic_index_in_dim(H, j, 0, keepdims=False)[:, None] * d
-        change = jnp.maximum(change, Lj * jnp.sqrt(jnp.sum(d * d)))
-        return lax.dynamic_update_slice_in_dim(W, wj + d, j, 0), q, change
+        change = jnp.maximum(change, moved)
+        return lax.dynamic_update_slice_in_dim(W, new, j, 0), q, change
 
     def epoch(s: _GramInner) -> _GramInner:
         W, q, change = lax.fori_loop(0, size, step, (s.W, s.q, jnp.zeros((), H.dtype)))
@@ -694,11 +699,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         if fit_intercept:
             mub = mu[rows]
             grad_b = grad_b - mub[:, None] * jnp.sum(G, axis=0)
-        step = 1.0 / jnp.maximum(Lk, tiny)
-        new = penalty.block_prox(wb - step * grad_b, step, rows)
-        keep = (Lk > 0) & data.valid[blk][:, None]
-        new = jnp.where(keep, new, wb)
-        d = new - wb
+        new, d, moved = _block_step(penalty, wb, grad_b, Lk, data.valid[blk][:, None], rows)
         dZ = xb.T @ d
         b = it.b
         if fit_intercept:
@@ -706,8 +707,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
             dZ, b = dZ + db, b + db
         Z = it.Z + dZ
         G = G + model.h * dZ if datafit.newton else _model_grad(datafit, data, model, Z)
-        change = jnp.maximum(change, Lk * jnp.sqrt(jnp.sum(d * d)))
-        return Iterate(W, b, Z), G, change, (rows, new)
+        return Iterate(W, b, Z), G, jnp.maximum(change, moved), (rows, new)
 
     def sweeps(it, G):
         rows = data.idx[0]
@@ -775,16 +775,24 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     return s.it, s.epoch
 
 
+def _working_set_rows(data: Data, ws):
+    """The rows of ``W`` in the blocks ``ws`` lists (``nb``: an empty slot), flattened:
+    ``(valid, rows, at)``, the real entries, their rows (``p`` where none) and ``rows``
+    clipped to an index that can be read."""
+    (nb, _), p = data.idx.shape, data.XT.shape[0]
+    blk = jnp.minimum(ws, nb - 1)
+    valid = (data.valid[blk] & (ws < nb)[:, None]).reshape(-1)
+    rows = jnp.where(valid, data.idx[blk].reshape(-1), p)
+    return valid, rows, jnp.minimum(rows, p - 1)
+
+
 def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
     """The working set ``ws`` (``capacity`` blocks, :func:`_columns_working_set`) as a small
     replicated problem: ``(sub_data, sub_penalty, W_sub, rows)``. ``sub_data.XT`` holds its
     columns (a gather from ``XT`` sharded along its rows: each device contributes the ones
     it holds), ``rows`` the rows of ``W`` they came from (``p``: none)."""
-    nb, g = data.idx.shape
-    blk = jnp.minimum(ws, nb - 1)  # ws: nb in an empty slot
-    valid = (data.valid[blk] & (ws < nb)[:, None]).reshape(-1)
-    rows = jnp.where(valid, data.idx[blk].reshape(-1), data.XT.shape[0])
-    at = jnp.minimum(rows, data.XT.shape[0] - 1)
+    g = data.idx.shape[1]
+    valid, rows, at = _working_set_rows(data, ws)
     XT = jnp.where(valid[:, None], data.XT[at], 0.0)
     idx = jnp.arange(capacity * g, dtype=jnp.int32).reshape(capacity, g)
     sub = Data(XT, data.y, data.mask, idx, valid.reshape(capacity, g))
@@ -798,11 +806,8 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
     """:func:`_inner_gram` on the working set ``ws`` (singleton blocks), with the block of the
     full Hessian ``gram`` it reads; ``X`` is not copied: the coefficient gradient at the
     start and the move of ``Z`` at the end are products with the full ``XT``."""
-    nb, p = data.idx.shape[0], data.XT.shape[0]
     L_all, Lb, mu_all = fixed
-    valid = ws < nb
-    rows = jnp.where(valid, data.idx[jnp.minimum(ws, nb - 1), 0], p)
-    at = jnp.minimum(rows, p - 1)
+    valid, rows, at = _working_set_rows(data, ws)  # singleton blocks: one row each
     pen = jax.tree_util.tree_map(lambda a: a[at], penalty)
     sub = Data(None, None, None, jnp.arange(ws.shape[0], dtype=jnp.int32)[:, None],
                valid[:, None])
@@ -814,10 +819,11 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
             Lb, jnp.finfo(Lb.dtype).tiny)
         b, Z = b + db, Z + db
     G = _model_grad(datafit, data, model, Z)
-    q_all = dot(data.XT, G) - mu_all[:, None] * jnp.sum(G, axis=0) if fit_intercept else dot(
-        data.XT, G)
+    q_all = dot(data.XT, G)
+    if fit_intercept:  # centred columns
+        q_all = q_all - mu_all[:, None] * jnp.sum(G, axis=0)
     q0 = jnp.where(valid[:, None], q_all[at], 0.0)
-    L = jnp.where(valid, L_all[jnp.minimum(ws, nb - 1)], 0.0)
+    L = jnp.where(valid, L_all[at], 0.0)  # singleton blocks: block j is row idx[j]
     W, epochs = _inner_gram(pen, sub, H, q0, W_sub, size, L, tol_in, max_epochs)
     delta = jnp.zeros_like(start.W).at[rows].set(W - W_sub, mode="drop")  # (p, k)
     dZ = data.XT.T @ delta
@@ -841,11 +847,10 @@ def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate,
     sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
     if fixed is None:
         L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
-    else:
-        at = jnp.minimum(rows, data.XT.shape[0] - 1)
-        L = jnp.where(ws < data.idx.shape[0], fixed[0][jnp.minimum(ws, data.idx.shape[0] - 1)],
-                      0.0)
-        Lb, mu = fixed[1], jnp.where(rows < data.XT.shape[0], fixed[2][at], 0.0)
+    else:  # per block (by its index) and per row (by its row)
+        nb, p = data.idx.shape[0], data.XT.shape[0]
+        L = jnp.where(ws < nb, fixed[0][jnp.minimum(ws, nb - 1)], 0.0)
+        Lb, mu = fixed[1], jnp.where(rows < p, fixed[2][jnp.minimum(rows, p - 1)], 0.0)
     blocks = jnp.arange(capacity, dtype=jnp.int32)
     cand, epochs = _inner(datafit, pen, sub, model, start._replace(W=W_sub), blocks, size, L, Lb,
                           mu, tol_in, max_epochs, fit_intercept, newton, contiguous=True)
@@ -955,14 +960,14 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
     # bounded-curvature datafits: the Lipschitz constants do not change (one pass over X)
     # (feature-sharded data: computed on each gathered working set instead)
+    null_model = _model(datafit, data, null_Z)
     one_device = columns is None or columns.mesh is None
     fixed = None if datafit.newton or not one_device else _curvatures(
-        datafit, data, _model(datafit, data, null_Z), fit_intercept)
+        datafit, data, null_model, fit_intercept)
     gram = None
     if columns is not None and columns.gram:  # the quadratic datafit's Hessian, once
         XC = data.XT - fixed[2][:, None] if fit_intercept else data.XT
-        h = _hessian_weights(datafit, data, _model(datafit, data, null_Z))
-        gram = dot(XC * h, XC.T)
+        gram = dot(XC * _hessian_weights(datafit, data, null_model), XC.T)
 
     def status_of(cert, n_iter, damping):
         done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)

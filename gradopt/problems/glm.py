@@ -185,22 +185,30 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
 
 
 def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
-    """The engine's feature-sharded mode (:class:`engine.Columns`) when ``data.XT`` is sharded
-    along its features: the inner loop's gathered working set holds up to ``4 n`` blocks (a
-    lasso's support has at most ``n`` features and its working sets are twice the support;
-    the margin leaves room for the larger supports of an elastic net)."""
+    """The engine's gathered modes (:class:`engine.Columns`), chosen by shape:
+
+    * ``XT`` sharded along its features: each outer iteration gathers the working set's
+      columns onto every device, ``capacity = bucket(4 n)`` blocks (a lasso's support has
+      at most ``n`` features and its working sets are twice the support; the margin leaves
+      room for the larger supports of an elastic net);
+    * one device, the quadratic datafit, singleton blocks, ``p_pad <= GRAM_MAX_P`` and
+      ``n_pad >= 2 p_pad``: the Gram form;
+    * one device, ``p_pad`` above ``capacity``: the working set gathered into
+      ``capacity`` blocks.
+
+    None otherwise: the engine sweeps ``X`` in place (rows sharded included). Shapes are
+    the padded ones, so a new shape in a size bucket gets the same mode and program."""
     XT = data.XT
-    nb = data.idx.shape[0]
+    nb, g = data.idx.shape
     capacity = min(nb, bucket(max(4 * XT.shape[1], 2 * engine.WS_MIN)))
-    if not (_sharding.row_sharded(XT) and _sharding.spec_of(XT)[0] is not None):
-        if _sharding.is_sharded(XT):
-            return None
-        n_pad, (nb, g) = XT.shape[1], data.idx.shape
-        if (datafit is not None and datafit.quadratic and g == 1 and nb <= GRAM_MAX_P
-                and n_pad >= 2 * nb):
-            return engine.Columns(None, nb, None, gram=True)
-        return None if capacity >= nb else engine.Columns(None, capacity, None)
-    return engine.Columns(XT.sharding.mesh, capacity, _sharding.spec_of(XT)[0])
+    if _sharding.row_sharded(XT) and _sharding.spec_of(XT)[0] is not None:
+        return engine.Columns(XT.sharding.mesh, capacity, _sharding.spec_of(XT)[0])
+    if _sharding.is_sharded(XT):
+        return None
+    if (datafit is not None and datafit.quadratic and g == 1 and nb <= GRAM_MAX_P
+            and XT.shape[1] >= 2 * nb):
+        return engine.Columns(None, nb, None, gram=True)
+    return engine.Columns(None, capacity, None) if capacity < nb else None
 
 
 def glm(
