@@ -70,8 +70,9 @@ on sharded features.
 centred for the intercept) is formed once per solve; each inner problem is solved on its
 block with the coefficient gradient ``q`` as the state (:func:`_inner_gram`: ``O(|ws|)``
 per coordinate step, no pass over ``X`` inside the loop, the model's value from ``q``),
-to ``min(0.01 kkt, tol kkt_0)``, and ``Z`` moves once at the end. No active-set Newton
-steps in this form.
+to ``min(0.01 kkt, tol kkt_0)``, and ``Z`` moves once at the end. With one task the working
+set is every feature, and an l1 / elastic-net penalty gets active-set Newton steps on the
+Gram matrix (:func:`_gram_newton`).
 
 Data come padded to size buckets (see ``glm.py``): padding rows have weight 0
 in the datafit, padding columns are zero and are excluded from working sets,
@@ -118,6 +119,7 @@ NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; co
 NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
 BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_sweeps)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
+GRAM_NEWTON_SIZE = 512  # active coordinates a Gram-form Newton step handles (an h x h Cholesky)
 
 
 class Data(NamedTuple):
@@ -624,16 +626,73 @@ class _GramInner(NamedTuple):
     epoch: jax.Array
     change: jax.Array
     hist: Iterate  # the last M + 1 (W, q) as Iterate(W, 0, q): q is linear in W
+    newton: _NewtonClock
 
 
-def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs):
+def _gram_newton(penalty, H, W, q, size, L, valid, phi, h: int):
+    """:func:`_active_set_newton` in Gram form: ``PDAS_STEPS`` primal-dual active-set steps
+    on ``phi`` (a quadratic with Hessian ``H`` plus ``a1 |w| + a2 w^2 / 2`` per coordinate)
+    over the first ``size`` coordinates, at most ``h`` of them active (static). Each step
+    predicts the pattern ``s_j = sign(z_j) [|z_j| > a1_j]``, ``z_j = L_j w_j - q_j``, zeroes
+    the others and solves ``(H_AA + diag(a2)) d = -(q_A + a1 s + a2 w_A)`` by Cholesky;
+    ``q`` follows exactly (``q += H d``). Returns the best ``(W, q)`` by ``phi`` and whether
+    it improves on the start."""
+    C = W.shape[0]
+    live = (jnp.arange(C) < size) & valid & (L > 0)
+    a1, a2 = (jnp.broadcast_to(jnp.asarray(a, W.dtype).reshape(-1), (C,))
+              for a in penalty._split(jnp.arange(C)))
+
+    def pattern(w, q):
+        z = L * w - q
+        act = live & ((z > a1) if penalty.positive else (jnp.abs(z) > a1))
+        return jnp.where(act, jnp.sign(z), 0.0)
+
+    def newton(w, q, sgn):
+        on = sgn != 0
+        q = q - H @ jnp.where(on, 0.0, w)  # the inactive ones to 0
+        w = jnp.where(on, w, 0.0)
+        slot = jnp.where(on, jnp.cumsum(on) - 1, h)
+        sel = jnp.full(h, C, jnp.int32).at[slot].set(jnp.arange(C, dtype=jnp.int32), mode="drop")
+        used = sel < C
+        j = jnp.minimum(sel, C - 1)
+        A = jnp.where(used[:, None] & used[None, :], H[j][:, j], 0.0)
+        A = A + jnp.diag(jnp.where(used, a2[j], 1.0))  # empty slots: d = 0
+        chol = jnp.linalg.cholesky(A)
+        rhs = jnp.where(used, q[j] + a1[j] * sgn[j] + a2[j] * w[j], 0.0)
+        d = jax.scipy.linalg.cho_solve((chol, True), -rhs)
+        regular = jnp.min(jnp.diagonal(chol) ** 2) > (
+            NEWTON_PIVOT_RTOL * h * jnp.finfo(A.dtype).eps * jnp.max(jnp.diagonal(A)))
+        ok = (jnp.sum(on) <= h) & regular & jnp.all(jnp.isfinite(d))
+        return w.at[sel].add(d, mode="drop"), q + H[:, j] @ d, ok
+
+    def step(_, c):
+        w, q, best, best_value = c
+        wn, qn, ok = newton(w, q, pattern(w, q))
+        v = phi(wn[:, None], qn[:, None])
+        better = ok & (v < best_value)
+        best = jax.tree_util.tree_map(lambda x, y: jnp.where(better, x, y), (wn, qn), best)
+        w, q = jnp.where(ok, wn, w), jnp.where(ok, qn, q)  # a failed step: from the best
+        return w, q, best, jnp.where(better, v, best_value)
+
+    value0 = phi(W, q)
+    c = (W[:, 0], q[:, 0], (W[:, 0], q[:, 0]), value0)
+    *_, (w, qw), best_value = lax.fori_loop(0, PDAS_STEPS, step, c)
+    return w[:, None], qw[:, None], best_value < value0
+
+
+def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs,
+                newton: bool = True):
     """Coordinate descent on ``phi(W) = q0.(W - W0) + 1/2 (W - W0)^T H (W - W0) + G(W)``
     over the first ``size`` rows of a gathered working set (singleton blocks), with
     Anderson extrapolation kept when it lowers ``phi``: the quadratic datafit's inner
     problem in Gram form (``H = X_c diag(h) X_c^T``, ``q0 = X_c grad F(Z0)``). A step costs
-    ``O(C)`` (``q += H_j delta_j``) and nothing of size ``n`` moves inside the loop.
-    Returns ``(W, epochs)``."""
+    ``O(C)`` (``q += H_j delta_j``) and nothing of size ``n`` moves inside the loop. With
+    one task and an l1 / elastic-net penalty, a settled support gets active-set Newton
+    steps (:func:`_gram_newton`, at most ``GRAM_NEWTON_SIZE`` active coordinates; when,
+    as in the residual form: :func:`_newton_due`). Returns ``(W, epochs)``."""
     at = np.zeros(1, np.int32)
+    h = min(GRAM_NEWTON_SIZE, H.shape[0])
+    newton = newton and W0.shape[1] == 1 and hasattr(penalty, "_split")
 
     def phi(W, q):  # exact for a quadratic: F(W) - F(W0) = (q0 + q)/2 . (W - W0)
         return 0.5 * jnp.sum((q0 + q) * (W - W0)) + penalty_value(penalty, data, W)
@@ -648,6 +707,19 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs):
         change = jnp.maximum(change, moved)
         return lax.dynamic_update_slice_in_dim(W, new, j, 0), q, change
 
+    def support_step(W, q, change, clock):
+        m, signature = _support(data, W, jnp.arange(W.shape[0]), size)
+        attempt = _newton_due(clock, change, tol_in, m, signature, h)
+
+        def run(_):
+            return _gram_newton(penalty, H, W, q, size, L, data.valid[:, 0], phi, h)
+
+        Wn, qn, take = lax.cond(attempt, run, lambda _: (W, q, jnp.zeros((), bool)), None)
+        wait = jnp.where(attempt & ~take, jnp.minimum(2 * clock.wait, 64), clock.wait)
+        clock = _NewtonClock(change, signature, wait,
+                             jnp.where(attempt, wait, clock.countdown - 1))
+        return jnp.where(take, Wn, W), jnp.where(take, qn, q), clock
+
     def epoch(s: _GramInner) -> _GramInner:
         W, q, change = lax.fori_loop(0, size, step, (s.W, s.q, jnp.zeros((), H.dtype)))
         slot = s.epoch % (ANDERSON_M + 1)
@@ -655,18 +727,24 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs):
         hist = jax.tree_util.tree_map(lambda h, x: h.at[slot].set(x), s.hist,
                                       Iterate(W, zero_b, q))
 
-        def extrapolate(Wq):
-            acc = _anderson(hist, Iterate(Wq[0], zero_b, Wq[1]))
-            better = phi(acc.W, acc.Z) < phi(*Wq)
-            return jnp.where(better, acc.W, Wq[0]), jnp.where(better, acc.Z, Wq[1])
+        def extrapolate(args):
+            W, q, clock = args
+            acc = _anderson(hist, Iterate(W, zero_b, q))
+            better = phi(acc.W, acc.Z) < phi(W, q)
+            W, q = jnp.where(better, acc.W, W), jnp.where(better, acc.Z, q)
+            if newton:
+                W, q, clock = support_step(W, q, change, clock)
+            return W, q, clock
 
-        W, q = lax.cond(slot == ANDERSON_M, extrapolate, lambda Wq: Wq, (W, q))
-        return _GramInner(W, q, s.epoch + 1, change, hist)
+        W, q, clock = lax.cond(slot == ANDERSON_M, extrapolate, lambda a: a, (W, q, s.newton))
+        return _GramInner(W, q, s.epoch + 1, change, hist, clock)
 
     zero_b = jnp.zeros(W0.shape[1:], W0.dtype)
     hist = jax.tree_util.tree_map(lambda x: jnp.zeros((ANDERSON_M + 1,) + x.shape, x.dtype),
                                   Iterate(W0, zero_b, q0))
-    s0 = _GramInner(W0, q0, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, H.dtype), hist)
+    one = jnp.ones((), jnp.int32)
+    clock = _NewtonClock(jnp.asarray(jnp.inf, H.dtype), -one, one, 0 * one)
+    s0 = _GramInner(W0, q0, jnp.zeros((), jnp.int32), jnp.asarray(jnp.inf, H.dtype), hist, clock)
     s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
     return s.W, s.epoch
 
@@ -802,7 +880,8 @@ def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
 
 
 def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
-                         fixed, gram, tol_in, max_epochs, fit_intercept: bool):
+                         fixed, gram, tol_in, max_epochs, fit_intercept: bool,
+                         newton: bool = True):
     """:func:`_inner_gram` on the working set ``ws`` (singleton blocks), with the block of the
     full Hessian ``gram`` it reads; ``X`` is not copied: the coefficient gradient at the
     start and the move of ``Z`` at the end are products with the full ``XT``."""
@@ -824,7 +903,7 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
         q_all = q_all - mu_all[:, None] * jnp.sum(G, axis=0)
     q0 = jnp.where(valid[:, None], q_all[at], 0.0)
     L = jnp.where(valid, L_all[at], 0.0)  # singleton blocks: block j is row idx[j]
-    W, epochs = _inner_gram(pen, sub, H, q0, W_sub, size, L, tol_in, max_epochs)
+    W, epochs = _inner_gram(pen, sub, H, q0, W_sub, size, L, tol_in, max_epochs, newton)
     delta = jnp.zeros_like(start.W).at[rows].set(W - W_sub, mode="drop")  # (p, k)
     dZ = data.XT.T @ delta
     if fit_intercept:
@@ -843,7 +922,7 @@ def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate,
     (:func:`_inner_gram`)."""
     if gram is not None:
         return _inner_gram_gathered(datafit, penalty, data, model, start, ws, size, fixed, gram,
-                                    tol_in, max_epochs, fit_intercept)
+                                    tol_in, max_epochs, fit_intercept, newton)
     sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
     if fixed is None:
         L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
@@ -966,6 +1045,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         datafit, data, null_model, fit_intercept)
     gram = None
     if columns is not None and columns.gram:  # the quadratic datafit's Hessian, once
+        ws_min = data.idx.shape[0] if W0.shape[1] == 1 else ws_min
         XC = data.XT - fixed[2][:, None] if fit_intercept else data.XT
         gram = dot(XC * _hessian_weights(datafit, data, null_model), XC.T)
 
