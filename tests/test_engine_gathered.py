@@ -233,6 +233,45 @@ def test_gram_form_matches_sklearn(fit_intercept):
     np.testing.assert_allclose(np.asarray(res.coef), ref.coef_.T, atol=1e-9)
 
 
+@pytest.mark.parametrize("after", [0.0, 1e9])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_gram_form_switch_gives_the_solution_either_way(after, fit_intercept, monkeypatch):
+    # the Gram form is taken once the residual form's coordinate steps reach
+    # GRAM_AFTER p_pad^2: at once (0) or never (1e9), the same lasso / elastic net as sklearn
+    jax.config.update("jax_enable_x64", True)
+    monkeypatch.setattr(engine, "GRAM_AFTER", after)
+    jax.clear_caches()  # GRAM_AFTER is read when the program is traced
+    X, y = _tall(n=300, p=40, seed=12)
+    a = _alpha(X, y, 0.01)
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(a), fit_intercept=fit_intercept,
+                      tol=1e-12)
+    ref = Lasso(alpha=a, fit_intercept=fit_intercept, tol=1e-15, max_iter=10 ** 6).fit(X, y)
+    assert bool(res.converged)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-7)
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.elastic_net(2 * a, 0.5),
+                      fit_intercept=fit_intercept, tol=1e-12)
+    ref = ElasticNet(alpha=2 * a, l1_ratio=0.5, fit_intercept=fit_intercept, tol=1e-15,
+                     max_iter=10 ** 6).fit(X, y)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-7)
+    jax.clear_caches()
+
+
+def test_gram_form_under_vmap_matches_single_solves():
+    # under jax.vmap (no lax.cond switch, no Newton steps) the Gram form runs from the start
+    jax.config.update("jax_enable_x64", True)
+    X, y = _tall(n=300, p=40, seed=13)
+    alphas = np.array([0.3, 0.05, 0.01]) * _alpha(X, y, 1.0)
+
+    def coef(a):
+        return gradopt.glm(X, y, datafits.quadratic(), prox.l1(a), fit_intercept=True,
+                           tol=1e-12).coef
+
+    batched = jax.vmap(coef)(jnp.asarray(alphas))
+    for a, c in zip(alphas, batched):
+        ref = Lasso(alpha=a, tol=1e-15, max_iter=10 ** 6).fit(X, y)
+        np.testing.assert_allclose(np.asarray(c), ref.coef_, atol=1e-9)
+
+
 def test_gram_form_float32():
     X, y = _tall(seed=9)
     a = _alpha(X, y, 0.05)

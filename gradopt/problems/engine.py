@@ -66,13 +66,15 @@ iterates, fewer and larger kernels). A support beyond ``capacity`` is swept in w
 on sharded features.
 
 **Gram form** (``Columns(gram=True)``: one device, the quadratic datafit, singleton blocks,
-``p_pad <= 256`` and ``n >= 2 p_pad``). The datafit's Hessian ``X_c^T diag(h) X_c`` (columns
-centred for the intercept) is formed once per solve; each inner problem is solved on its
-block with the coefficient gradient ``q`` as the state (:func:`_inner_gram`: ``O(|ws|)``
-per coordinate step, no pass over ``X`` inside the loop, the model's value from ``q``),
-to ``min(0.01 kkt, tol kkt_0)``, and ``Z`` moves once at the end. With one task the working
-set is every feature, and an l1 / elastic-net penalty gets active-set Newton steps on the
-Gram matrix (:func:`_gram_newton`).
+``p_pad <= 1024`` and ``n >= 2 p_pad``). The solve starts in residual form and switches
+once its coordinate steps reach ``GRAM_AFTER p_pad^2`` (:func:`_solve`'s
+``gram_or_residual``): the datafit's Hessian ``X_c^T diag(h) X_c`` (columns centred for the
+intercept) is formed, and each inner problem from then on is solved on its block with the
+coefficient gradient ``q`` as the state (:func:`_inner_gram`: ``O(|ws|)`` per coordinate
+step, no pass over ``X`` inside the loop, the model's value from ``q``), to ``min(0.01 kkt,
+tol kkt_0)``, and ``Z`` moves once at the end. With one task the working set is every
+feature, and an l1 / elastic-net penalty gets active-set Newton steps on the Gram matrix
+(:func:`_gram_newton`).
 
 Data come padded to size buckets (see ``glm.py``): padding rows have weight 0
 in the datafit, padding columns are zero and are excluded from working sets,
@@ -119,6 +121,7 @@ NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; co
 NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
 BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_sweeps)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
+GRAM_AFTER = 1 / 128  # Gram form once the residual form took this x p_pad^2 coordinate steps
 GRAM_NEWTON_SIZE = 512  # active coordinates a Gram-form Newton step handles (an h x h Cholesky)
 
 
@@ -137,8 +140,9 @@ class Columns(NamedTuple):
     working-set blocks gathered into a small problem (module docstring). ``mesh``: where
     ``data.XT``'s features are sharded, over its axes ``axis`` (a name or a tuple of names;
     the solution comes back replicated), or None on one device. ``gram`` (one device, the
-    quadratic datafit, singleton blocks): the inner loop reads the gathered block of the
-    Gram matrix ``X_c^T diag(h) X_c``, formed once per solve (:func:`_inner_gram`)."""
+    quadratic datafit, singleton blocks): once the residual form has worked enough
+    (``GRAM_AFTER``), the inner loop reads the gathered block of the Gram matrix
+    ``X_c^T diag(h) X_c``, formed then, once per solve (:func:`_inner_gram`)."""
 
     mesh: Any
     capacity: int
@@ -176,6 +180,17 @@ class _Outer(NamedTuple):
     status: jax.Array
     damping: jax.Array  # Levenberg-Marquardt term of the Newton model (inf: give up)
     epochs: jax.Array  # coordinate-descent epochs so far
+    gram: Any = None  # _Gram where the Gram form is allowed
+
+
+class _Gram(NamedTuple):
+    """The Gram form's state (:func:`_gram_or_residual`): the quadratic datafit's Hessian
+    ``X_c^T diag(h) X_c`` once formed, and the coordinate steps the residual form took
+    before."""
+
+    H: jax.Array  # (p, p); zeros until ``ready``
+    ready: jax.Array  # bool
+    work: jax.Array  # coordinate steps of the residual form so far
 
 
 class _NewtonClock(NamedTuple):
@@ -919,15 +934,10 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
 
 def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
                     capacity: int, tol_in, max_epochs, fit_intercept: bool, newton: bool,
-                    fixed=None, gram=None):
+                    fixed=None):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
     coefficients written back to ``W``. ``fixed``: the full problem's ``(L, Lb, mu)`` (a
-    bounded-curvature datafit on one device), gathered instead of recomputed; ``gram``:
-    the full ``(p, p)`` Hessian of the quadratic datafit, whose block the inner loop reads
-    (:func:`_inner_gram`)."""
-    if gram is not None:
-        return _inner_gram_gathered(datafit, penalty, data, model, start, ws, size, fixed, gram,
-                                    tol_in, max_epochs, fit_intercept, newton)
+    bounded-curvature datafit on one device), gathered instead of recomputed."""
     sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
     if fixed is None:
         L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
@@ -1049,10 +1059,17 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     fixed = None if datafit.newton or not one_device else _curvatures(
         datafit, data, null_model, fit_intercept)
     gram = None
-    if columns is not None and columns.gram:  # the quadratic datafit's Hessian, once
-        ws_min = data.idx.shape[0] if W0.shape[1] == 1 else ws_min
-        XC = data.XT - fixed[2][:, None] if fit_intercept else data.XT
-        gram = dot(XC * _hessian_weights(datafit, data, null_model), XC.T)
+    if columns is not None and columns.gram:  # the Hessian: formed when it pays
+        hessian = _hessian_weights(datafit, data, null_model)
+
+        def form_gram():
+            XC = data.XT - fixed[2][:, None] if fit_intercept else data.XT
+            return dot(XC * hessian, XC.T)
+
+        # under jax.vmap (newton off) a lax.cond runs both branches: the Gram form at once
+        p_rows, zero_steps = data.XT.shape[0], jnp.zeros((), jnp.int32)
+        gram = (_Gram(jnp.zeros((p_rows, p_rows), dtype), jnp.zeros((), bool), zero_steps)
+                if newton else _Gram(form_gram(), jnp.ones((), bool), zero_steps))
 
     def status_of(cert, n_iter, damping):
         done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)
@@ -1063,25 +1080,53 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                                 Status.RUNNING)),
         ).astype(jnp.int32)
 
-    def inner_tol(cert):  # Gram-form epochs are cheap: solve the inner problem to tol there
-        if columns is not None and columns.gram:
-            return jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0)
-        return INNER_RATIO * cert.kkt
+    def gram_or_residual(s: _Outer, cert: Certificate, model: _Model):
+        """The Gram form once the residual form's coordinate steps reach ``GRAM_AFTER
+        p_pad^2`` (about the cost of forming the Gram, counted in coordinate steps of
+        ``O(n)`` against a matrix product's ``O(n p^2)`` at a higher rate: docs/glm.md), the
+        residual form before (no Newton steps there: the Gram form's are cheaper, and the
+        program compiles 0.5 s faster). Every feature is in a one-task Gram-form working
+        set. Without Newton steps (under ``jax.vmap``) the Gram form from the start."""
+        g, nb = s.gram, data.idx.shape[0]
+
+        def by_gram(_):
+            H = lax.cond(g.ready, lambda: g.H, form_gram) if newton else g.H
+            ws, size = _working_set(cert, data, s.it.W, nb if W0.shape[1] == 1 else ws_min,
+                                    columns, s.n_iter)
+            cand, epochs = _inner_gram_gathered(
+                datafit, penalty, data, model, s.it, ws, size, fixed, H,
+                jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0), max_epochs,
+                fit_intercept, newton)
+            return cand, epochs, _Gram(H, jnp.ones((), bool), g.work)
+
+        def by_residual(_):
+            ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
+            cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, *fixed,
+                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, False)
+            return cand, epochs, g._replace(work=g.work + (epochs * size).astype(jnp.int32))
+
+        if not newton:
+            return by_gram(None)
+        switch = g.ready | (g.work >= min(int(GRAM_AFTER * nb * nb), 2 ** 31 - 1))
+        return lax.cond(switch, by_gram, by_residual, None)
 
     def step(s: _Outer, cert: Certificate):
-        ws, size = _working_set(cert, data, s.it.W, ws_min, columns, s.n_iter)
         model = _model(datafit, data, s.it.Z, s.damping)
+        if s.gram is not None:  # the quadratic datafit: no line search
+            cand, epochs, gram = gram_or_residual(s, cert, model)
+            return cand, s.damping, epochs, gram
+        ws, size = _working_set(cert, data, s.it.W, ws_min, columns, s.n_iter)
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
-                                           columns.capacity, inner_tol(cert),
-                                           max_epochs, fit_intercept, newton, fixed, gram)
+                                           columns.capacity, INNER_RATIO * cert.kkt,
+                                           max_epochs, fit_intercept, newton, fixed)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton
                          else fixed)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
                                   INNER_RATIO * cert.kkt, max_epochs, fit_intercept, newton)
         if not datafit.newton:  # steps of length 1/L_b already decrease F + G
-            return cand, s.damping, epochs
+            return cand, s.damping, epochs, s.gram
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
         # no descent along the Newton direction (e.g. a saturated start where the Hessian
         # vanishes): damp the model (Levenberg-Marquardt) and retry; relax after a success
@@ -1094,7 +1139,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         up = jnp.maximum(10.0 * s.damping, 1e-3 * scale)
         down = jnp.where(s.damping > 1e-6 * scale, 0.1 * s.damping, 0.0)
         damping = jnp.where(found, down, jnp.where(up > 1e12 * scale, jnp.inf, up))
-        return it, damping, epochs
+        return it, damping, epochs, s.gram
 
     def body(s: _Outer) -> _Outer:
         # certify the current point; stop, or take one working-set / Newton step
@@ -1103,16 +1148,16 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         ok = jnp.isfinite(cert.objective)  # else: report the last finite point
         last = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), (s.it, cert), s.last)
         running = status == Status.RUNNING
-        it, damping, epochs = lax.cond(running, step, lambda s, c: (s.it, s.damping, zero),
-                                       s, cert)
+        it, damping, epochs, gram = lax.cond(
+            running, step, lambda s, c: (s.it, s.damping, zero, s.gram), s, cert)
         return _Outer(it, last, s.n_iter + running.astype(jnp.int32), status, damping,
-                      s.epochs + epochs)
+                      s.epochs + epochs, gram)
 
     zero = jnp.zeros((), jnp.int32)
     inf = jnp.asarray(jnp.inf, dtype)
     cert0 = Certificate(inf, inf, inf, jnp.full(data.idx.shape[:1], -jnp.inf, dtype), inf)
     s0 = _Outer(start, (start, cert0), zero, jnp.asarray(Status.RUNNING, jnp.int32),
-                jnp.zeros((), dtype), zero)
+                jnp.zeros((), dtype), zero, gram)
     s = lax.while_loop(lambda s: s.status == Status.RUNNING, body, s0)
     it, cert = s.last
     return Solution(it, cert, s.n_iter, s.status, p0, s.epochs)

@@ -38,7 +38,7 @@ __all__ = ["glm", "glm_alpha_max"]
 DEFAULT_MAX_ITER = 100
 DEFAULT_MAX_EPOCHS = 1000
 HOST_PAD_MAX_BYTES = 1 << 22  # NumPy designs up to 4 MB are padded on the host
-GRAM_MAX_P = 256  # Gram form for least squares up to this p_pad (a Gram: ~p_pad/10 passes)
+GRAM_MAX_P = 1024  # Gram form (once it pays: engine.GRAM_AFTER) for least squares up to this p_pad
 
 
 def bucket(m: int) -> int:
