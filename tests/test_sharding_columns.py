@@ -57,7 +57,8 @@ def check_hlo(Xs, ys, datafit=datafits.quadratic(), fit_intercept=False):
     ops, columns = collectives(Xs, ys, datafit, fit_intercept)
     n_pad, block = glm_mod.bucket(n), n * p // 8  # one device's share of X
     # X w: an all-reduce of the n-vector of partial products
-    assert any(k == "all-reduce" and (n_pad, 1) in shapes for k, shapes in ops), ops
+    assert any(k == "all-reduce" and ((n_pad, 1) in shapes or (1, n_pad) in shapes)
+               for k, shapes in ops), ops
     # the working set's columns: gathered by an all-reduce of (capacity, n), not of X
     assert any(k == "all-reduce" and (columns.capacity, n_pad) in shapes for k, shapes in ops), ops
     for k, shapes in ops:

@@ -66,7 +66,7 @@ iterates, fewer and larger kernels). A support beyond ``capacity`` is swept in w
 on sharded features.
 
 **Gram form** (``Columns(gram=True)``: one device, the quadratic datafit, singleton blocks,
-``p_pad <= 1024`` and ``n >= 2 p_pad``). The solve starts in residual form and switches
+``p_pad <= 2048`` and ``n >= 2 p_pad``). The solve starts in residual form and switches
 once its coordinate steps reach ``GRAM_AFTER p_pad^2`` (:func:`_solve`'s
 ``gram_or_residual``): the datafit's Hessian ``X_c^T diag(h) X_c`` (columns centred for the
 intercept) is formed, and each inner problem from then on is solved on its block with the
@@ -216,6 +216,13 @@ class _Inner(NamedTuple):
 # --------------------------------------------------------------------------- #
 # pieces
 # --------------------------------------------------------------------------- #
+
+
+def predictions(XT, W):
+    """``X W`` from ``XT`` (``(p, n)``) and ``W`` (``(p, k)``), as ``(W^T XT)^T``: XLA's CPU
+    dot then reads ``XT``'s rows in order, 4-13x faster than ``XT.T @ W`` (3.1 against
+    0.75 ms at 8960 x 320; docs/glm.md)."""
+    return (W.T @ XT).T
 
 
 def _blocks(fn, data: Data, *arrays):
@@ -523,7 +530,7 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
 
     def newton(w, b, Z, G, sgn):
         on = sgn != 0
-        Z = Z - (XP.T @ jnp.where(on, 0.0, w))[:, None]  # the inactive ones to 0
+        Z = Z - (jnp.where(on, 0.0, w) @ XP)[:, None]  # the inactive ones to 0
         G = _model_grad(datafit, data, model, Z)
         w = jnp.where(on, w, 0.0)
         slot = jnp.where(on, jnp.cumsum(on) - 1, h)
@@ -546,7 +553,7 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
         ok = (jnp.sum(on) <= h) & regular & jnp.all(jnp.isfinite(d))
         w = w.at[sel].add(d[:h], mode="drop")
         b = b + d[h] if fit_intercept else b
-        return w, b, Z + (A.T @ d)[:, None], ok
+        return w, b, Z + (d @ A)[:, None], ok
 
     def value(w, Z):  # the objective up to the terms of the blocks the steps do not touch
         return (_model_smooth(datafit, data, model, Z)
@@ -925,7 +932,7 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
     L = jnp.where(valid, L_all[at], 0.0)  # singleton blocks: block j is row idx[j]
     W, epochs = _inner_gram(pen, sub, H, q0, W_sub, size, L, tol_in, max_epochs, newton)
     delta = jnp.zeros_like(start.W).at[rows].set(W - W_sub, mode="drop")  # (p, k)
-    dZ = data.XT.T @ delta
+    dZ = predictions(data.XT, delta)
     if fit_intercept:
         shift = -(mu_all @ delta)
         b, dZ = b + shift, dZ + shift
@@ -1038,7 +1045,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     has_gap = datafit.stop_on_gap
 
     def predict(W, b):
-        return data.XT.T @ W + b
+        return predictions(data.XT, W) + b
 
     null_b = _null_intercept(datafit, data, fit_intercept)
     null_Z = jnp.zeros_like(data.y) + null_b  # X 0 + b
@@ -1211,7 +1218,7 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
     def F(x, theta):
         W, b = x
         df, data, pen, step = theta
-        u = df.gradient(data.y, data.XT.T @ W + b, data.mask)
+        u = df.gradient(data.y, predictions(data.XT, W) + b, data.mask)
         rows = lambda A: _blocks(lambda a, _: a, data, A)  # noqa: E731  (nb, g, k) blocks
         moved = rows(W) - step[:, None, None] * rows(dot(data.XT, u))
         new = jax.vmap(pen.block_prox)(moved, step, data.idx)
@@ -1220,7 +1227,8 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
     def objective(x, theta):
         W, b = x
         df, data, pen, _ = theta
-        return df.value(data.y, data.XT.T @ W + b, data.mask) + penalty_value(pen, data, W)
+        Z = predictions(data.XT, W) + b
+        return df.value(data.y, Z, data.mask) + penalty_value(pen, data, W)
 
     theta = (datafit, data, penalty, step)
     x_star = (sol.iterate.W, sol.iterate.b)

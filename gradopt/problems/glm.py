@@ -38,7 +38,7 @@ __all__ = ["glm", "glm_alpha_max"]
 DEFAULT_MAX_ITER = 100
 DEFAULT_MAX_EPOCHS = 1000
 HOST_PAD_MAX_BYTES = 1 << 22  # NumPy designs up to 4 MB are padded on the host
-GRAM_MAX_P = 1024  # Gram form (once it pays: engine.GRAM_AFTER) for least squares up to this p_pad
+GRAM_MAX_P = 2048  # Gram form (once it pays: engine.GRAM_AFTER) for least squares up to this p_pad
 
 
 def bucket(m: int) -> int:
@@ -104,11 +104,13 @@ def _per_feature(penalty, p_pad: int, dtype):
 def _pad(X, y, W0, n_pad, p_pad, dtype):
     """``(XT, y, W0)`` padded to ``(p_pad, n_pad)``, ``(n_pad, k)``, ``(p_pad, k)``.
 
-    Small NumPy data are padded on the host (no compile for a new shape); large ones by
-    a compiled transpose on the device, several times faster (``docs/glm.md``)."""
+    Small NumPy data are padded on the host (no compile for a new shape), and so are
+    column-major ones (``X.T`` is then a row-major view: padding is a copy); large row-major
+    ones by a compiled transpose on the device, several times faster (``docs/glm.md``)."""
     n, p = X.shape
     small = X.size * np.dtype(dtype).itemsize <= HOST_PAD_MAX_BYTES
-    if small and all(isinstance(a, np.ndarray) for a in (X, y, W0)):
+    column_major = isinstance(X, np.ndarray) and X.T.flags.c_contiguous
+    if (small or column_major) and all(isinstance(a, np.ndarray) for a in (X, y, W0)):
         XT = np.zeros((p_pad, n_pad), dtype)
         XT[:p, :n] = X.T
         yp = np.zeros((n_pad,) + y.shape[1:], dtype)
