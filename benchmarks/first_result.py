@@ -46,25 +46,24 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    "Observed on a quiet machine (2026-12-04, 1.8 min in all; git 050d216 plus the engine's g"
-    'athered working sets for p ≫ n, uncommitted at the time of the run). `gradopt.glm` meets'
-    " the issue's first-call target: 2.2–2.6 s on each new shape (one `jit(solve)` of 1.9–2.0"
-    ' s; 1.4–1.5 s before the gathered, blocked p ≫ n program these 100×5000-like shapes now '
-    'compile, and 0.95–1.4 s before the active-set Newton steps); 105×4700 reuses the size bu'
-    'cket of 100×5000 (83 ms). `gradopt.lasso` is still its own solver with no buckets: 4.9–5'
-    ".1 s on every shape (3–4 compiles); moving it onto the engine is what remains. JAX's per"
-    "sistent cache brings a second process's first calls to 0.02–0.6 s (`glm`) and 0.7–1.1 s "
-    '(`lasso`). GridSearchCV on diabetes (the `Lasso` estimator: its Gram-form solve compiles'
-    ' its coordinate descent once per p, shared by the folds and the refit) fits in 1.74 s, w'
-    'ithin the 2 s target (1.63 s in the previous run, 5.5 s before that split); scikit-learn'
-    " 0.06 s, skglm 3.1 s with numba's compilation; 0.44 s from the cache. gradopt does not t"
-    "urn the cache on itself (docs/glm.md). Memory: the first call's peak (28–30× X) is domin"
-    'ated by compilation (the RSS the first call keeps: 395 MB and 392 MB); the solve itself '
-    '(second call) peaked at 4.2× X for `glm` (above the 4× target; 63 MB, of which the gathe'
-    'red working set is 4 n × n numbers, small here) and 2.7× for `lasso`; this figure is the'
-    " allocator's as much as the solver's: the same `glm` second call measured 17 MB and 66 M"
-    'B (1.0× and 4.1× X) in two fresh processes of the same code before. The `glm` second cal'
-    'l now takes 86 ms (179 ms before the gathered working sets).'
+    "Observed on a quiet machine (2026-12-04, 1.8 min in all, after the engine's Gram-form sw"
+    "itch). `gradopt.glm` meets the issue's first-call target: 2.1–2.5 s on each new shape he"
+    're (one `jit(solve)` of 1.8–1.9 s); 105×4700 reuses the size bucket of 100×5000. Outside'
+    ' this script, in fresh processes on the same code: 1000×20000 2.75 s (the largest shape '
+    'the target names), and the Gram-capable programs of tall least squares, which hold both '
+    'the residual and the Gram inner loops (no Newton steps in the residual one), 5000×200 2.'
+    '19 s, 3000×700 2.24 s, 5000×1800 2.34 s. `gradopt.lasso` is still its own solver with no'
+    ' buckets: 4.5–4.9 s on every shape (3–4 compiles); moving it onto the engine is what rem'
+    "ains. JAX's persistent cache brings a second process's first calls to 0.02–0.6 s (`glm`)"
+    ' and 0.6–1.0 s (`lasso`). GridSearchCV on diabetes (the `Lasso` estimator: its Gram-form'
+    ' solve compiles its coordinate descent once per p, shared by the folds and the refit) fi'
+    "ts in 1.57 s, within the 2 s target; scikit-learn 0.06 s, skglm 3.0 s with numba's compi"
+    'lation; 0.41 s from the cache. gradopt does not turn the cache on itself (docs/glm.md). '
+    "Memory: the first call's peak (28–29× X) is dominated by compilation (the RSS the first "
+    'call keeps: 409 MB and 402 MB); the solve itself (second call) peaked at 3.0× X for `glm'
+    '` (45 MB; 4.2× in the previous run of the day, 1.0–4.1× in earlier fresh processes of th'
+    "e same code: the allocator's figure as much as the solver's) and 3.1× for `lasso`. The `"
+    'glm` second call takes 73 ms.'
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]

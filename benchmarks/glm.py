@@ -68,26 +68,25 @@ GROUP = 5  # group size
 TASKS = 5  # multitask: number of tasks
 warnings.filterwarnings("ignore")
 
-# What the recorded run showed (2-core machine, slowed host, 2026-12-02, after the engine's
-# in-place coordinate writes and bisection working sets; earlier runs were on a loaded one).
+# What the recorded run showed (2-core machine, quiet host, 2026-12-04).
 OBSERVATIONS = (
-    "Observed on a quiet 2-core machine (2026-12-04, after the engine's gathered working sets"
-    ' and blocked sweeps for p ≫ n; the previous run, at git c2ad92b, is the reference in bra'
-    'ckets): gradopt is faster than skglm on 11 of 15 problems (huber 2000×500 0.59×; all thr'
-    'ee poisson, 0.16–0.52×; all three logistic but 500×1000, 0.36× and 0.67× [0.88×]; all th'
-    'ree multitask, 0.28–0.44×; group 2000×500 0.77×), at parity on huber 500×1000 (1.01×) an'
-    'd 200×5000 (0.97× [1.08×]), and loses on logistic 500×1000 (1.21×) and group 500×1000 (3'
-    '.2×) and 200×5000 (1.37×): the group rows still run the old `gradopt.group_lasso` solver'
-    ', not the engine. The p ≫ n rows moved with the gathered working sets: poisson 200×5000 '
-    '77.5 → 49.2 ms, logistic 200×5000 38.9 → 31.6 ms, huber 200×5000 276 → 244 ms. scikit-le'
-    "arn's MultiTaskLasso (Cython cyclic block CD over all rows) is 1.2–2.0× faster than grad"
-    'opt on the multitask problems. First calls compile one program per size bucket and dataf'
-    'it: 1.9–2.8 s here (the Newton steps add about 0.5 s, the gathered p ≫ n program about 0'
-    ".5 s more), against numba's one-off compilation per problem type in skglm (2–5 s once, t"
-    "hen only the solve time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol"
-    ' ladder 1e-2 … 1e-10) does not reach the gap target within the cap on logistic 200×5000;'
-    " its 'objective agreement' flag there is the solver stopping early, not a difference of "
-    'conventions: wherever a solver reached the target, objectives agree to ≤ 1e-15 relative.'
+    "Observed on a quiet 2-core machine (2026-12-04, after the engine's Gram-form switch and "
+    "(Wᵀ Xᵀ)ᵀ predictions; the day's previous run in brackets): gradopt is faster than skglm "
+    'on 12 of 15 problems (all three huber, 0.44–0.92× [500×1000 1.01×]; all three poisson, 0'
+    '.10–0.44×; all three logistic, 0.35–0.79× [500×1000 1.21×]; all three multitask, 0.26–0.'
+    '56×), at parity on group 2000×500 (1.01×), and loses on group 500×1000 (3.1×) and 200×50'
+    '00 (1.39×): the group rows still run the old `gradopt.group_lasso` solver, not the engin'
+    'e. The engine on those group problems (measured separately, same data): 16 and 18 ms on '
+    '500×1000 and 2000×500 at this 0.1·α_max, against 31 and 27 ms for the old solver, but 1.'
+    '3–3.7× slower than it at 0.01·α_max and on 100×3000 (2.6× the epochs there), so the pres'
+    "et has not moved. scikit-learn's MultiTaskLasso (Cython cyclic block CD over all rows) i"
+    's 1.2–2.0× faster than gradopt on the multitask problems. First calls compile one progra'
+    "m per size bucket and datafit: 1.3–2.6 s here, against numba's one-off compilation per p"
+    "roblem type in skglm (2–5 s once, then only the solve time on new shapes). scikit-learn'"
+    's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does not reach the gap target w'
+    "ithin the cap on logistic 200×5000; its 'objective agreement' flag there is the solver s"
+    'topping early, not a difference of conventions: wherever a solver reached the target, ob'
+    'jectives agree to ≤ 1e-15 relative.'
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")

@@ -495,25 +495,29 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    'Observed (2-core machine, 2026-12-04, third run of the day): gradopt.lasso reaches the'
-    ' target on every point. It is faster than scikit-learn on 23 of 30 and slower on 7 (up'
-    " to 2.70×, 69×235): problems it solves in 1–25 ms, where scikit-learn's plain cyclic d"
-    'escent needs no working sets, and 4285×1016 ρ=0 (1.66×). Against skglm it is faster on'
-    ' 16 of 30 and slower on 14, up to 2.13× (387×2505 ρ=0.5 reg=0.01; 53×10392 ρ=0.5 reg=0'
-    '.001 at 2.04× is the other point above the 2× target; between runs of the day these tw'
-    'o and 928×1996 moved across 2× by a few percent): p ≫ n with large supports, where coo'
-    'rdinate updates dominate and an XLA while-loop update costs 2–3× a Numba one (docs/las'
-    'so.md). The GLM engine, with working sets gathered on one device, 8-coordinate blocked'
-    ' sweeps and a Gram form for least squares with p_pad ≤ 256 (docs/glm.md), is now faste'
-    'r than gradopt.lasso on the p ≫ n points with large supports (240×7308, 173×1645, 387×'
-    "2505, 53×10392: 1.27–1.97×), where it was 1.3–3.3× slower in the morning's run, and wi"
-    'thin 0.75–2.44× of skglm (faster on 8 of 30; above 2× on 4 points, against about 10 an'
-    'd up to 6.5× before). It is still 4–7× slower than gradopt.lasso where n ≫ p (3402×266'
-    ", 2766×399, 1599×73, 299×101: the lasso's Gram solver certifies on the Gram matrix and"
-    " takes active-set Newton steps there; the engine's Gram form does neither, and stops a"
-    't p_pad 256, because forming the Gram cost more than the whole solve on multitask 2000'
-    '×500). First calls take 2.5–10 s: gradopt.lasso compiles its host-driven solver per sh'
-    'ape (the engine compiles once per size bucket).'
+    'Observed (2-core machine, 2026-12-04, fifth run of the day; the fourth, an hour earlier '
+    'on the same code, in brackets where they differ by more than noise): gradopt.lasso reach'
+    'es the target on every point. It is faster than scikit-learn on 22 of 30 and slower on 8'
+    " (up to 2.64×, 1152×259): problems it solves in 1–25 ms, where scikit-learn's plain cycl"
+    'ic descent needs no working sets. Against skglm it is faster on 18 and slower on 12, up '
+    'to 2.16× (387×2505 ρ=0.5 reg=0.01 and 53×10392 ρ=0.5 reg=0.001 are above the 2× target; '
+    'they and 928×1996 move across 2× between runs): p ≫ n with large supports, where coordin'
+    'ate updates dominate and an XLA while-loop update costs 2–3× a Numba one (docs/lasso.md)'
+    '. The GLM engine now takes the Gram form for least squares up to p_pad 2048 once its res'
+    'idual-form work reaches p_pad²/128 coordinate steps, with active-set Newton steps on the'
+    " Gram matrix (docs/glm.md). On the n ≫ p points, against this morning's table: 3402×266 "
+    '113.5 → 34.1 ms, 2766×399 182.4 → 58.7 ms, 1599×73 8.4 → 4.8 ms, 299×101 6.6 → 3.8 ms, 4'
+    "497×1250 630 → 491 ms: 2.2–2.4× gradopt.lasso's time there, which was 4–7×, and 0.29–0.5"
+    "9× skglm's on the first three (1.09× on 299×101, 2.05× on 4497×1250). Over the grid the "
+    'engine is 0.29–3.28× skglm (faster on 7); above 2× on 259×8749 ρ=0.99 reg=0.3 (2.05×), 4'
+    "87×19876 ρ=0.99 reg=0.3 (3.28× [1.70×]; 154 ms alone, the ladder's 1e-3 rung took 307 ms"
+    ' and its 1e-4 rung 154 ms), 909×3360 (2.02×) and 4497×1250 (2.05×). It is faster than gr'
+    'adopt.lasso on 7 points (240×7308, 173×1645, 387×2505, 53×10392 and 928×1996, p ≫ n with'
+    ' large supports; 4285×1016 and 69×235) and up to 3.6× slower elsewhere (373×126 ρ=0.99: '
+    "6.2 ms [13.7 ms, a noisy run] against 1.7 ms: small problems where the engine's setup, s"
+    'everal passes over X and a zeroed Gram buffer, is most of the time). First calls take 2.'
+    '3–10 s: gradopt.lasso compiles its host-driven solver per shape (the engine compiles onc'
+    'e per size bucket).'
 )
 
 
