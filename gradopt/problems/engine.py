@@ -190,7 +190,7 @@ class _Gram(NamedTuple):
 
     H: jax.Array  # (p, p); zeros until ``ready``
     ready: jax.Array  # bool
-    work: jax.Array  # coordinate steps of the residual form so far
+    work: jax.Array  # coordinate steps of the residual form so far (a float: no overflow)
 
 
 class _NewtonClock(NamedTuple):
@@ -1074,7 +1074,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
             return dot(XC * hessian, XC.T)
 
         # under jax.vmap (newton off) a lax.cond runs both branches: the Gram form at once
-        p_rows, zero_steps = data.XT.shape[0], jnp.zeros((), jnp.int32)
+        p_rows, zero_steps = data.XT.shape[0], jnp.zeros((), dtype)
         gram = (_Gram(jnp.zeros((p_rows, p_rows), dtype), jnp.zeros((), bool), zero_steps)
                 if newton else _Gram(form_gram(), jnp.ones((), bool), zero_steps))
 
@@ -1110,11 +1110,11 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
             ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, *fixed,
                                   INNER_RATIO * cert.kkt, max_epochs, fit_intercept, False)
-            return cand, epochs, g._replace(work=g.work + (epochs * size).astype(jnp.int32))
+            return cand, epochs, g._replace(work=g.work + epochs.astype(dtype) * size)
 
         if not newton:
             return by_gram(None)
-        switch = g.ready | (g.work >= min(int(GRAM_AFTER * nb * nb), 2 ** 31 - 1))
+        switch = g.ready | (g.work >= GRAM_AFTER * nb * nb)
         return lax.cond(switch, by_gram, by_residual, None)
 
     def step(s: _Outer, cert: Certificate):
