@@ -184,9 +184,9 @@ class _Outer(NamedTuple):
 
 
 class _Gram(NamedTuple):
-    """The Gram form's state (:func:`_gram_or_residual`): the quadratic datafit's Hessian
-    ``X_c^T diag(h) X_c`` once formed, and the coordinate steps the residual form took
-    before."""
+    """The Gram form's state (``gram_or_residual`` in :func:`_solve`): the quadratic
+    datafit's Hessian ``X_c^T diag(h) X_c`` once formed, and the coordinate steps the
+    residual form took before."""
 
     H: jax.Array  # (p, p); zeros until ``ready``
     ready: jax.Array  # bool
@@ -494,8 +494,61 @@ def _support(data: Data, W, ws, size):
     return jnp.sum(on), signature
 
 
-def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate, G, ws, size,
-                       L, fit_intercept: bool, h: int) -> tuple[Iterate, jax.Array]:
+def _strengths(penalty, idx, dtype):
+    """``(a1, a2)``, the l1 and ridge strengths at the rows ``idx`` of a penalty ``a1 |w| + a2
+    w^2 / 2`` per coordinate (``penalty._split``: the l1 / elastic-net family), as
+    ``(len(idx),)`` arrays (``_split`` gives ``(m,)``, ``(m, 1)`` or a scalar)."""
+    return tuple(jnp.broadcast_to(jnp.asarray(a, dtype).reshape(-1), idx.shape)
+                 for a in penalty._split(idx))
+
+
+def _predicted_signs(z, a1, live, positive: bool):
+    """The active set and signs a coordinate step predicts (Hintermueller, Ito & Kunisch
+    2002): ``sign(z_j)`` where ``|z_j| > a1_j`` (``z_j > a1_j`` for a positive penalty) and
+    ``live``, else 0."""
+    act = live & ((z > a1) if positive else (jnp.abs(z) > a1))
+    return jnp.where(act, jnp.sign(z), 0.0)
+
+
+def _active_slots(on, h: int):
+    """The positions of ``on``'s first ``h`` true entries: ``(sel, used, j)``, ``sel`` padded
+    with ``len(on)``, ``used = sel < len(on)`` and ``j`` the positions clipped to be read."""
+    m = on.shape[0]
+    slot = jnp.where(on, jnp.cumsum(on) - 1, h)
+    sel = jnp.full(h, m, jnp.int32).at[slot].set(jnp.arange(m, dtype=jnp.int32), mode="drop")
+    return sel, sel < m, jnp.minimum(sel, m - 1)
+
+
+def _cholesky_solve(A, rhs):
+    """``A^{-1} rhs`` by Cholesky, and whether it is usable: finite, with every pivot above
+    ``NEWTON_PIVOT_RTOL x size x eps x max diag(A)`` (else ``A`` is numerically singular)."""
+    chol = jnp.linalg.cholesky(A)
+    d = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    regular = jnp.min(jnp.diagonal(chol) ** 2) > (
+        NEWTON_PIVOT_RTOL * A.shape[0] * jnp.finfo(A.dtype).eps * jnp.max(jnp.diagonal(A)))
+    return d, regular & jnp.all(jnp.isfinite(d))
+
+
+def _best_of_steps(step, value, start):
+    """``PDAS_STEPS`` active-set Newton steps ``step(x) -> (x, ok)`` from ``start``; they are
+    not monotone, so the best point by ``value`` is returned, with whether it improves on
+    ``start``. A failed step (``ok`` false: a singular system) leaves the point as it was."""
+    def body(_, c):
+        x, best, best_value = c
+        xn, ok = step(x)
+        v = value(xn)
+        better = ok & (v < best_value)
+        best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), xn, best)
+        x = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), xn, x)
+        return x, best, jnp.where(better, v, best_value)
+
+    value0 = value(start)
+    _, best, best_value = lax.fori_loop(0, PDAS_STEPS, body, (start, start, value0))
+    return best, best_value < value0
+
+
+def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate, ws, size, L,
+                       fit_intercept: bool, h: int) -> tuple[Iterate, jax.Array]:
     """Primal-dual active-set Newton steps on the working set (``PDAS_STEPS``, at most ``h``
     active blocks, static), for a penalty ``a1 |w| + a2 w^2 / 2`` per coordinate
     (``penalty._split``: the l1 / elastic-net family) and the inner loop's quadratic model.
@@ -516,64 +569,39 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
     XP = jnp.where(live[:, None], data.XT[at], 0.0)  # (kp, n)
     LP = jnp.where(live, L[blk], 0.0)
 
-    def per_coordinate(a):  # _split gives (kp,), (kp, 1) or a scalar
-        a = jnp.asarray(a, XP.dtype)
-        return jnp.broadcast_to(a.reshape(-1) if a.ndim else a, (kp,))
-
-    a1, a2 = map(per_coordinate, penalty._split(at))
+    a1, a2 = _strengths(penalty, at, XP.dtype)
     hw = _hessian_weights(datafit, data, model)
 
-    def pattern(w, G):
-        z = LP * w - dot(XP, G)[:, 0]
-        act = live & (LP > 0) & ((z > a1) if penalty.positive else (jnp.abs(z) > a1))
-        return jnp.where(act, jnp.sign(z), 0.0)
-
-    def newton(w, b, Z, G, sgn):
+    def newton(x):
+        w, b, Z = x
+        G = _model_grad(datafit, data, model, Z)
+        sgn = _predicted_signs(LP * w - dot(XP, G)[:, 0], a1, live & (LP > 0), penalty.positive)
         on = sgn != 0
         Z = Z - (jnp.where(on, 0.0, w) @ XP)[:, None]  # the inactive ones to 0
         G = _model_grad(datafit, data, model, Z)
         w = jnp.where(on, w, 0.0)
-        slot = jnp.where(on, jnp.cumsum(on) - 1, h)
-        sel = jnp.full(h, kp, jnp.int32).at[slot].set(jnp.arange(kp, dtype=jnp.int32),
-                                                      mode="drop")
-        valid = sel < kp
-        j = jnp.minimum(sel, kp - 1)
-        A = jnp.where(valid[:, None], XP[j], 0.0)  # (h, n)
-        grad_pen = jnp.where(valid, a1[j] * sgn[j] + a2[j] * w[j], 0.0)
-        ridge = jnp.where(valid, a2[j], 1.0)  # empty slots: d = 0
+        sel, used, j = _active_slots(on, h)
+        A = jnp.where(used[:, None], XP[j], 0.0)  # (h, n)
+        grad_pen = jnp.where(used, a1[j] * sgn[j] + a2[j] * w[j], 0.0)
+        ridge = jnp.where(used, a2[j], 1.0)  # empty slots: d = 0
         if fit_intercept:
             A = jnp.concatenate([A, jnp.ones_like(A[:1])])  # laid out like A's samples
             grad_pen = jnp.concatenate([grad_pen, jnp.zeros((1,), w.dtype)])
             ridge = jnp.concatenate([ridge, jnp.zeros((1,), w.dtype)])
-        H = dot(A * hw, A.T) + jnp.diag(ridge)
-        C = jnp.linalg.cholesky(H)
-        d = jax.scipy.linalg.cho_solve((C, True), -(dot(A, G)[:, 0] + grad_pen))
-        regular = jnp.min(jnp.diagonal(C) ** 2) > (
-            NEWTON_PIVOT_RTOL * H.shape[0] * jnp.finfo(H.dtype).eps * jnp.max(jnp.diagonal(H)))
-        ok = (jnp.sum(on) <= h) & regular & jnp.all(jnp.isfinite(d))
+        d, ok = _cholesky_solve(dot(A * hw, A.T) + jnp.diag(ridge),
+                                -(dot(A, G)[:, 0] + grad_pen))
         w = w.at[sel].add(d[:h], mode="drop")
         b = b + d[h] if fit_intercept else b
-        return w, b, Z + (d @ A)[:, None], ok
+        return (w, b, Z + (d @ A)[:, None]), ok & (jnp.sum(on) <= h)
 
-    def value(w, Z):  # the objective up to the terms of the blocks the steps do not touch
+    def value(x):  # the objective up to the terms of the blocks the steps do not touch
+        w, _, Z = x
         return (_model_smooth(datafit, data, model, Z)
                 + jnp.sum(a1 * jnp.abs(w) + 0.5 * a2 * w * w))
 
-    def step(_, c):
-        w, b, Z, G, best, best_value = c
-        wn, bn, Zn, ok = newton(w, b, Z, G, pattern(w, G))
-        v = value(wn, Zn)
-        better = ok & (v < best_value)
-        best = jax.tree_util.tree_map(lambda x, y: jnp.where(better, x, y), (wn, bn, Zn), best)
-        # a failed step restarts from the best point so far
-        w, b, Z = (jnp.where(ok, x, y) for x, y in ((wn, w), (bn, b), (Zn, Z)))
-        return w, b, Z, _model_grad(datafit, data, model, Z), best, jnp.where(better, v, best_value)
-
     w0 = jnp.where(live, it.W[at, 0], 0.0)
-    value0 = value(w0, it.Z)
-    c = (w0, it.b, it.Z, G, (w0, it.b, it.Z), value0)
-    *_, (w, b, Z), best_value = lax.fori_loop(0, PDAS_STEPS, step, c)
-    return Iterate(it.W.at[rows, 0].set(w, mode="drop"), b, Z), best_value < value0
+    (w, b, Z), better = _best_of_steps(newton, value, (w0, it.b, it.Z))
+    return Iterate(it.W.at[rows, 0].set(w, mode="drop"), b, Z), better
 
 
 def _newton_due(clock: _NewtonClock, change, tol_in, m, signature, h: int):
@@ -666,45 +694,23 @@ def _gram_newton(penalty, H, W, q, size, L, valid, phi, h: int):
     it improves on the start."""
     C = W.shape[0]
     live = (jnp.arange(C) < size) & valid & (L > 0)
-    a1, a2 = (jnp.broadcast_to(jnp.asarray(a, W.dtype).reshape(-1), (C,))
-              for a in penalty._split(jnp.arange(C)))
+    a1, a2 = _strengths(penalty, jnp.arange(C), W.dtype)
 
-    def pattern(w, q):
-        z = L * w - q
-        act = live & ((z > a1) if penalty.positive else (jnp.abs(z) > a1))
-        return jnp.where(act, jnp.sign(z), 0.0)
-
-    def newton(w, q, sgn):
+    def newton(x):
+        w, q = x
+        sgn = _predicted_signs(L * w - q, a1, live, penalty.positive)
         on = sgn != 0
         q = q - H @ jnp.where(on, 0.0, w)  # the inactive ones to 0
         w = jnp.where(on, w, 0.0)
-        slot = jnp.where(on, jnp.cumsum(on) - 1, h)
-        sel = jnp.full(h, C, jnp.int32).at[slot].set(jnp.arange(C, dtype=jnp.int32), mode="drop")
-        used = sel < C
-        j = jnp.minimum(sel, C - 1)
+        sel, used, j = _active_slots(on, h)
         A = jnp.where(used[:, None] & used[None, :], H[j][:, j], 0.0)
         A = A + jnp.diag(jnp.where(used, a2[j], 1.0))  # empty slots: d = 0
-        chol = jnp.linalg.cholesky(A)
-        rhs = jnp.where(used, q[j] + a1[j] * sgn[j] + a2[j] * w[j], 0.0)
-        d = jax.scipy.linalg.cho_solve((chol, True), -rhs)
-        regular = jnp.min(jnp.diagonal(chol) ** 2) > (
-            NEWTON_PIVOT_RTOL * h * jnp.finfo(A.dtype).eps * jnp.max(jnp.diagonal(A)))
-        ok = (jnp.sum(on) <= h) & regular & jnp.all(jnp.isfinite(d))
-        return w.at[sel].add(d, mode="drop"), q + H[:, j] @ d, ok
+        d, ok = _cholesky_solve(A, -jnp.where(used, q[j] + a1[j] * sgn[j] + a2[j] * w[j], 0.0))
+        return (w.at[sel].add(d, mode="drop"), q + H[:, j] @ d), ok & (jnp.sum(on) <= h)
 
-    def step(_, c):
-        w, q, best, best_value = c
-        wn, qn, ok = newton(w, q, pattern(w, q))
-        v = phi(wn[:, None], qn[:, None])
-        better = ok & (v < best_value)
-        best = jax.tree_util.tree_map(lambda x, y: jnp.where(better, x, y), (wn, qn), best)
-        w, q = jnp.where(ok, wn, w), jnp.where(ok, qn, q)  # a failed step: from the best
-        return w, q, best, jnp.where(better, v, best_value)
-
-    value0 = phi(W, q)
-    c = (W[:, 0], q[:, 0], (W[:, 0], q[:, 0]), value0)
-    *_, (w, qw), best_value = lax.fori_loop(0, PDAS_STEPS, step, c)
-    return w[:, None], qw[:, None], best_value < value0
+    (w, qw), better = _best_of_steps(newton, lambda x: phi(x[0][:, None], x[1][:, None]),
+                                     (W[:, 0], q[:, 0]))
+    return w[:, None], qw[:, None], better
 
 
 def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs,
@@ -849,16 +855,15 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
                 datafit, penalty, data, model, it)
             it = pick(better, acc, it)
             if newton:
-                it, clock = support_step(it, _model_grad(datafit, data, model, it.Z), change,
-                                         clock)
+                it, clock = support_step(it, change, clock)
             return it, _model_grad(datafit, data, model, it.Z), clock
 
-        def support_step(it, G, change, clock):
+        def support_step(it, change, clock):
             m, signature = _support(data, it.W, ws, size)
             attempt = _newton_due(clock, change, tol_in, m, signature, h_newton)
 
             def run(_):
-                return _active_set_newton(datafit, penalty, data, model, it, G, ws, size, L,
+                return _active_set_newton(datafit, penalty, data, model, it, ws, size, L,
                                           fit_intercept, h_newton)
 
             cand, take = lax.cond(attempt, run, lambda _: (it, jnp.zeros((), bool)), None)
