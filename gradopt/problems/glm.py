@@ -62,8 +62,11 @@ def _singletons(p_pad: int, p: int):
 def _group_blocks(groups, p_pad: int):
     """Blocks of rows ``(idx, valid)``, one per group (a list of index arrays), each padded
     to the largest group with the index of the last padding feature, whose column and
-    coefficient are always 0 (so a block's gathered rows hold zeros there)."""
-    m = max(len(g) for g in groups)
+    coefficient are always 0 (so a block's gathered rows hold zeros there). At least two
+    slots per block: one-slot blocks are read as the features themselves, in row order
+    (``engine._blocks``), which singleton groups in another order or with fewer blocks
+    than padded rows are not."""
+    m = max(2, max(len(g) for g in groups))
     idx = np.full((len(groups), m), p_pad - 1, np.int32)
     valid = np.zeros((len(groups), m), bool)
     for b, g in enumerate(groups):

@@ -21,20 +21,15 @@ never worse than the usual ``s = min(1, alpha / Omega^*(X^T r / n))``), so
 ``gap = P(w) - D(theta) >= P(w) - P*``: a true certificate. The solver stops
 when ``gap <= tol * P(0)``, ``P(0) = ||y_c||^2 / (2n)``.
 
-Solver. Cyclic block coordinate descent: each group takes one proximal
-gradient step with its own Lipschitz constant ``L_g = ||X_g||_2^2 / n``,
-``w_g <- BST(w_g - grad_g / L_g, alpha omega_g / L_g)`` with block soft
-thresholding ``BST(v, t) = max(0, 1 - t / ||v||) v`` (Tseng & Yun 2009;
-Qin, Scheinberg & Goldfarb 2013), which is exact coordinate descent for
-singleton groups. Every 5 epochs the last iterates are extrapolated by
-Anderson acceleration, kept only when it lowers the objective (Bertrand &
-Massias 2021). Between two gap checks the epochs visit a working set: the
-``max(10, 2 x #non-zero groups)`` groups with the largest scores
-``||X_g^T r|| / (n omega_g)`` (non-zero groups first); the gap is computed on
-all groups, so a violating group enters at the next check (Massias et al.
-2018). When ``n >= p`` the Gram matrix ``X^T X / n`` is precomputed so that a
-group update costs ``O(p * max|g|)`` instead of ``O(n * max|g|)``. The whole
-solve is one compiled ``lax.while_loop``.
+Solver. A preset of the GLM engine (:func:`gradopt.glm`, ``docs/glm.md``)
+with the groups as its blocks: cyclic block coordinate descent, each group
+taking one proximal gradient step with its own Lipschitz constant
+``L_g = ||X_g||_2^2 / n``, ``w_g <- BST(w_g - grad_g / L_g, alpha omega_g / L_g)``
+with block soft thresholding ``BST(v, t) = max(0, 1 - t / ||v||) v`` (Tseng &
+Yun 2009; Qin, Scheinberg & Goldfarb 2013), inside working sets (the non-zero
+groups and the most violating others, Massias et al. 2018), with Anderson
+extrapolation kept when it lowers the objective (Bertrand & Massias 2021).
+The whole solve is one compiled program per size bucket.
 
 References:
   M. Yuan, Y. Lin. Model selection and estimation in regression with grouped
@@ -53,14 +48,12 @@ References:
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from gradopt._validation import check_scalar, concrete_float, densify, is_traced
 from gradopt.problems import _inputs, _sharding
@@ -70,30 +63,6 @@ from gradopt.problems.lasso import engine_least_squares
 from gradopt.prox.group import FeatureGroupsL2
 
 __all__ = ["group_lasso", "group_lasso_alpha_max"]
-
-_ANDERSON_K = 5  # epochs between two Anderson extrapolations (and gap checks)
-_WS_MIN = 10  # smallest working set (groups)
-_BUCKET_MAX = 1 << 22  # designs up to this many entries are padded to size buckets
-
-
-def _group_bucket(k: int) -> int:
-    """``k`` rounded up to a size bucket: a power of 2 up to 256 (at least 8),
-    then 4 buckets per octave (<= 25% padding).
-
-    Padding small designs to buckets lets data of nearby sizes (cross-validation
-    folds, scikit-learn's estimator checks) share one compiled program.
-    """
-    if k <= 256:
-        return max(8, 1 << (k - 1).bit_length())
-    step = 1 << ((k - 1).bit_length() - 3)
-    return -(-k // step) * step
-
-
-def _group_padded_shape(n: int, p: int) -> tuple[int, int]:
-    if n * p > _BUCKET_MAX:
-        return n, p
-    return _group_bucket(n), _group_bucket(p)
-
 
 # --------------------------------------------------------------------------
 # input handling shared with logistic.py
@@ -298,195 +267,6 @@ def _group_weights(weights: Any, sizes: np.ndarray, dtype):
 
 
 # --------------------------------------------------------------------------
-# the compiled solver
-# --------------------------------------------------------------------------
-
-
-def _group_bst(v, t):
-    """Block soft thresholding ``max(0, 1 - t/||v||) v``: the prox of ``t ||.||_2``."""
-    nrm = jnp.sqrt(jnp.sum(v * v))
-    safe = jnp.where(nrm > 0, nrm, 1.0)
-    return v * jnp.maximum(1.0 - t / safe, 0.0)
-
-
-@functools.partial(jax.jit, static_argnames=("m", "gram"))
-def _group_solve(X, y, row_mask, fit_intercept, alpha, omega, w0, tol, max_iter, perm, starts, sizes, *, m, gram):
-    # rows with row_mask == 0 are padding (zeros): they do not count in n;
-    # fit_intercept is a traced bool (one compiled program for both cases)
-    n_rows, p = X.shape
-    G = starts.shape[0]
-    P = p + m
-    dtype = X.dtype
-    alpha = jnp.asarray(alpha, dtype)
-    tol = jnp.asarray(tol, dtype)
-    omega = omega.astype(dtype)
-    row_mask = row_mask.astype(dtype)
-    n = jnp.sum(row_mask)
-
-    fi = jnp.asarray(fit_intercept, dtype)
-    x_mean = fi * (row_mask @ X / n)
-    y_mean = fi * (jnp.dot(row_mask, y) / n)
-    Xc = (X - x_mean) * row_mask[:, None]
-    yc = (y - y_mean) * row_mask
-    # permuted, zero-padded design: XT[k] is the permuted feature k (P, n)
-    XT = jnp.concatenate([Xc[:, perm].T, jnp.zeros((m, n_rows), dtype)], axis=0)
-    w = jnp.concatenate([w0[perm], jnp.zeros((m,), dtype)])
-    yy = jnp.dot(yc, yc) / n
-    p0 = 0.5 * yy  # P(0)
-    ar = jnp.arange(m)
-    masks = ar[None, :] < sizes[:, None]  # (G, m)
-    gidx = starts[:, None] + ar[None, :]  # (G, m) window of each group
-
-    def group_norms(v):
-        blocks = jnp.where(masks, v[gidx], 0.0)
-        return jnp.sqrt(jnp.sum(blocks * blocks, axis=1))
-
-    def penalty(w):
-        return alpha * jnp.sum(omega * group_norms(w))
-
-    if gram:
-        Q = XT @ XT.T / n  # (P, P)
-        q = XT @ yc / n  # (P,)
-
-        def block_gram(s, msk):
-            B = lax.dynamic_slice(Q, (s, s), (m, m))
-            return B * (msk[:, None] & msk[None, :])
-
-        def aux_of(w):  # gradient of the datafit
-            return Q @ w - q
-
-        def fit_terms(w, grad):
-            # ||r||^2/n, r^T y/n and X^T r/n from Gram quantities
-            wq = jnp.dot(w, q)
-            rr = jnp.maximum(yy - 2.0 * wq + jnp.dot(w, grad + q), 0.0)
-            return rr, yy - wq, -grad
-
-        def block_grad(aux, s):
-            return lax.dynamic_slice_in_dim(aux, s, m)
-
-        def block_apply(aux, s, delta):
-            rows = lax.dynamic_slice_in_dim(Q, s, m, axis=0)  # (m, P)
-            return aux + delta @ rows
-
-    else:
-
-        def block_gram(s, msk):
-            B = lax.dynamic_slice_in_dim(XT, s, m, axis=0) * msk[:, None]
-            return B @ B.T / n
-
-        def aux_of(w):  # residual
-            return yc - XT.T @ w
-
-        def fit_terms(w, r):
-            return jnp.dot(r, r) / n, jnp.dot(r, yc) / n, XT @ r / n
-
-        def block_grad(aux, s):
-            return -(lax.dynamic_slice_in_dim(XT, s, m, axis=0) @ aux) / n
-
-        def block_apply(aux, s, delta):
-            rows = lax.dynamic_slice_in_dim(XT, s, m, axis=0)
-            return aux - delta @ rows
-
-    # group Lipschitz constants L_g = lambda_max(X_g^T X_g / n): the blocks are
-    # formed one by one (lax.map: a batched tiny matmul is slow on CPU), then
-    # one batched eigvalsh; singleton groups need no eigenvalue
-    grams = lax.map(lambda a: block_gram(*a), (starts, masks))  # (G, m, m)
-    L = grams[:, 0, 0] if m == 1 else jnp.linalg.eigvalsh(grams)[:, -1]
-    L_ok = L > 0
-    L_safe = jnp.where(L_ok, L, 1.0)
-
-    def primal(w, aux):
-        rr, _, _ = fit_terms(w, aux)
-        return 0.5 * rr + penalty(w)
-
-    def gap_of(w, aux):
-        rr, ry, corr = fit_terms(w, aux)
-        pobj = 0.5 * rr + penalty(w)
-        scores = group_norms(corr) / omega
-        dnorm = jnp.max(scores)
-        # D(s r/n) = s r.y/n - s^2 ||r||^2/(2n), feasible for |s| dnorm <= alpha:
-        # the best feasible s (>= the usual s = min(1, alpha/dnorm))
-        s_max = jnp.where(dnorm > 0, alpha / jnp.where(dnorm > 0, dnorm, 1.0), jnp.inf)
-        s = jnp.clip(jnp.where(rr > 0, ry / jnp.where(rr > 0, rr, 1.0), 1.0), -s_max, s_max)
-        dobj = s * ry - 0.5 * s * s * rr
-        return pobj, pobj - dobj, scores
-
-    def working_set(w, scores):
-        # BCD epochs visit only the k groups with the largest optimality scores
-        # ||X_g^T r||/(n omega_g) (non-zero groups first), k = 2 x the non-zero
-        # groups, at least _WS_MIN (the working-set growth of Massias et al.
-        # 2018, Bertrand & Massias 2021); the gap test is always on all groups,
-        # so a violating group outside the set ranks in at the next check
-        nz = group_norms(w) > 0
-        order = jnp.argsort(-jnp.where(nz, jnp.inf, scores), stable=True).astype(jnp.int32)
-        k = jnp.clip(2 * jnp.sum(nz.astype(jnp.int32)), min(_WS_MIN, G), G)
-        return order, k
-
-    def epoch(carry, ws, k):
-        def body(i, c):
-            w, aux = c
-            g = ws[i]
-            s = starts[g]
-            msk = masks[g]
-            wg = lax.dynamic_slice_in_dim(w, s, m)
-            grad = block_grad(aux, s)
-            v = jnp.where(msk, wg - grad / L_safe[g], 0.0)
-            new = _group_bst(v, alpha * omega[g] / L_safe[g])
-            new = jnp.where(L_ok[g], new, 0.0)
-            new = jnp.where(msk, new, wg)
-            delta = new - wg
-            w = lax.dynamic_update_slice_in_dim(w, new, s, 0)
-            return w, block_apply(aux, s, delta)
-
-        return lax.fori_loop(0, k, body, carry)
-
-    K = _ANDERSON_K
-
-    def anderson(hist, w, aux):
-        U = hist[1:] - hist[:-1]  # (K, P)
-        UU = U @ U.T
-        reg = 1e-10 * jnp.trace(UU) + jnp.finfo(dtype).tiny
-        chol = jax.scipy.linalg.cho_factor(UU + reg * jnp.eye(K, dtype=dtype))
-        z = jax.scipy.linalg.cho_solve(chol, jnp.ones((K,), dtype))
-        c = z / jnp.sum(z)
-        w_ex = c @ hist[1:]
-        ok = jnp.all(jnp.isfinite(w_ex))
-        w_ex = jnp.where(ok, w_ex, w)
-        aux_ex = aux_of(w_ex)
-        better = ok & (primal(w_ex, aux_ex) < primal(w, aux))
-        return jnp.where(better, w_ex, w), jnp.where(better, aux_ex, aux)
-
-    def cond(state):
-        w, aux, it, pobj, gap, _ = state
-        return (gap > tol * p0) & (it < max_iter) & jnp.isfinite(gap)
-
-    def body(state):
-        w, aux, it, _, _, scores = state
-        n_ep = jnp.minimum(K, max_iter - it)
-        hist = jnp.zeros((K + 1, P), dtype).at[0].set(w)
-        ws, k = working_set(w, scores)
-
-        def ep(j, c):
-            w, aux, hist = c
-            w, aux = epoch((w, aux), ws, k)
-            return w, aux, hist.at[j + 1].set(w)
-
-        w, aux, hist = lax.fori_loop(0, n_ep, ep, (w, aux, hist))
-        w, aux = lax.cond(n_ep == K, anderson, lambda h, w, a: (w, a), hist, w, aux)
-        aux = aux_of(w)  # refresh (no drift from incremental updates)
-        pobj, gap, scores = gap_of(w, aux)
-        return w, aux, it + n_ep, pobj, gap, scores
-
-    aux = aux_of(w)
-    pobj, gap, scores = gap_of(w, aux)
-    it0 = jnp.zeros((), jnp.int32)
-    w, aux, it, pobj, gap, _ = lax.while_loop(cond, body, (w, aux, it0, pobj, gap, scores))
-    coef = jnp.zeros((p,), dtype).at[perm].set(w[:p])
-    intercept = y_mean - jnp.dot(x_mean, coef)  # 0 without intercept
-    return SparseResult(coef, intercept, pobj, gap, it, gap <= tol * p0)
-
-
-# --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
 
@@ -500,7 +280,7 @@ def _engine_group_lasso(X, y, alpha, glist, omega, w0, *, fit_intercept, tol, ma
         group_of[idx] = g
     penalty = FeatureGroupsL2(alpha * jnp.asarray(omega)[group_of])
     return engine_least_squares(
-        jnp.asarray(X), jnp.asarray(y), penalty, w0, fit_intercept=fit_intercept, tol=tol,
+        X, y, penalty, w0, fit_intercept=fit_intercept, tol=tol,
         max_iter=max(max_iter, 1), max_outer=_ENGINE_MAX_OUTER if max_iter else 0, groups=glist)
 
 
@@ -553,10 +333,10 @@ def group_lasso(
 ) -> SparseResult:
     r"""Group lasso: ``min_{w,b} 1/(2n) ||y - Xw - b||^2 + alpha sum_g omega_g ||w_g||_2``.
 
-    Solved by cyclic block coordinate descent (one proximal step per group
-    with the group Lipschitz constant ``||X_g||_2^2 / n``, block soft
-    thresholding) with Anderson extrapolation every 5 epochs, using the Gram
-    matrix when ``n >= p``. Stops when the duality gap (dual point by residual
+    Solved by the GLM engine with the groups as blocks: block coordinate
+    descent (one proximal step per group with the group Lipschitz constant
+    ``||X_g||_2^2 / n``, block soft thresholding) in working sets, with
+    Anderson extrapolation (see the module docstring). Stops when the duality gap (dual point by residual
     rescaling with the dual norm ``max_g ||X_g^T theta||_2 / omega_g``) is
     ``<= tol * P(0)``. See the module docstring for the formulas and references.
 
@@ -577,7 +357,9 @@ def group_lasso(
         ``groups`` (sorted labels); default ``sqrt(|g|)``.
       fit_intercept: fit an unpenalized intercept (by centering X and y).
       tol: stop when ``duality_gap <= tol * P(0)``.
-      max_iter: maximum number of epochs (passes over all groups).
+      max_iter: maximum number of epochs (passes over the working set) of
+        each of at most 100 working-set iterations (``0``: the start,
+        certified).
       init: ``(p,)`` initial coefficients (warm start).
 
     Returns:
@@ -586,17 +368,15 @@ def group_lasso(
       float32; float64 needs ``jax_enable_x64``).
 
     Derivatives: when ``X``, ``y``, ``alpha``, ``weights`` or ``init`` is traced
-    (``jax.grad``, ``jax.jvp``, ``jax.jit``, ``jax.vmap``...) the problem is solved
-    by the GLM engine with the groups as its blocks and differentiated implicitly
-    (the generalized Jacobian: 0 on groups out of the support; ``init`` gets 0).
-    ``max_iter`` then bounds the epochs of each of at most 100 working-set
-    iterations. A concrete ``X`` laid out over several devices (a global
-    ``jax.Array``, rows sharded) takes the same engine route, run as one SPMD
-    program where the rows lie (see :func:`gradopt.glm`); the result is replicated.
+    (``jax.grad``, ``jax.jvp``, ``jax.jit``, ``jax.vmap``...) the solution is
+    differentiated implicitly (the generalized Jacobian: 0 on groups out of the
+    support; ``init`` gets 0). A concrete ``X`` laid out over several devices (a
+    global ``jax.Array``, rows sharded) is solved as one SPMD program where the
+    rows lie (see :func:`gradopt.glm`); the result is replicated.
 
     Note:
-      Cost per epoch is ``O(n G max|g|)`` (``O(p G max|g|)`` with the Gram
-      matrix): groups of very unequal sizes pay for the largest one.
+      Cost per epoch is ``O(n |ws| max|g|)``: groups of very unequal sizes pay
+      for the largest one.
 
     Example::
 
@@ -615,11 +395,8 @@ def group_lasso(
     layout = _group_layout(glist, p)
     omega = _group_weights(weights, layout.sizes, dtype)
     w0 = _group_check_init(init, p, dtype)
-    if any_traced((X, y, alpha, omega, w0)):  # differentiable: the engine, implicit derivatives
-        return _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
-                                   tol=tol, max_iter=max_iter)
     a = concrete_float(alpha)
-    if a is not None and not is_traced(X) and not is_traced(y) and not is_traced(omega):
+    if a is not None and not any_traced((X, y, omega)):
         amax = float(_group_alpha_max(X, y, layout, omega, fit_intercept))
         if a >= amax:
             warnings.warn(
@@ -627,24 +404,5 @@ def group_lasso(
                 UserWarning,
                 stacklevel=2,
             )
-    if _sharding.is_sharded(X):  # the engine, one SPMD program where the rows lie
-        return _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
-                                   tol=tol, max_iter=max_iter)
-    # pad rows (masked out) and columns (zero features in singleton groups,
-    # whose coefficients stay 0) to size buckets: fewer recompilations
-    n_pad, p_pad = _group_padded_shape(n, p)
-    if p_pad > p:
-        glist = glist + [np.array([j]) for j in range(p, p_pad)]
-        layout = _group_layout(glist, p_pad)
-        omega = _group_xp(omega).concatenate([omega, np.ones((p_pad - p,), dtype)])
-        w0 = _group_xp(w0).pad(w0, (0, p_pad - p))
-    if n_pad > n or p_pad > p:
-        X = _group_xp(X).pad(X, ((0, n_pad - n), (0, p_pad - p)))
-        y = _group_xp(y).pad(y, (0, n_pad - n))
-    row_mask = np.arange(n_pad) < n
-    gram = n >= p_pad + layout.m
-    res = _group_solve(
-        X, y, row_mask, bool(fit_intercept), alpha, omega, w0, tol, jnp.asarray(max_iter, jnp.int32),
-        layout.perm, layout.starts, layout.sizes, m=layout.m, gram=bool(gram),
-    )
-    return res._replace(coef=res.coef[:p])
+    return _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
+                               tol=tol, max_iter=max_iter)

@@ -17,19 +17,18 @@ screening rules"), see :func:`lasso_duality_gap`. ``gap = P(w) - D(theta)``
 bounds the suboptimality ``P(w) - P*`` from above, so a result with
 ``gap <= tol * P(0)`` is certified ``tol``-optimal relative to ``P(0)``.
 
-Solvers (chosen by shape; see ``docs/lasso.md``): cyclic coordinate descent
-with Anderson extrapolation and guarded active-set Newton steps, on the Gram
-matrix ``X^T X / n`` when ``p`` is small, and inside growing working sets
-(support plus the features that violate their optimality conditions the most)
-otherwise. All numerical work is compiled with JAX (``jax.jit``), with static
-shapes (working sets are padded to a few size buckets), and runs unchanged on
-CPU, GPU and TPU.
+Solver: these are presets of :func:`gradopt.glm` (``quadratic()`` with
+``l1`` / ``elastic_net``), solved by the GLM engine (``engine.py``, see
+``docs/glm.md``): working-set coordinate descent with Anderson extrapolation
+and active-set Newton steps, in residual form or on the Gram matrix when
+``n >> p``. A solve is one compiled program per size bucket (``n`` and ``p``
+padded with inert zeros), with no host round trip inside it; it runs unchanged
+under ``jax.jit`` / ``jax.vmap``, on sharded data and on CPU, GPU and TPU.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from typing import Any, NamedTuple
 
@@ -40,8 +39,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
 from gradopt.datafits import quadratic
-from gradopt.problems import _cd, _inputs, _sharding, engine
-from gradopt.problems import _workingset as _ws
+from gradopt.problems import _inputs, _sharding, engine
 from gradopt.problems._gap import _dual_from_scalars
 from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import (
@@ -72,7 +70,6 @@ __all__ = [
 
 DEFAULT_MAX_ITER = 10_000
 DEFAULT_MAX_OUTER = 50
-GRAM_MAX_P = 256  # solver="auto": full Gram matrix when p <= GRAM_MAX_P
 
 
 # --------------------------------------------------------------------------- #
@@ -286,44 +283,16 @@ def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0):
 # --------------------------------------------------------------------------- #
 
 
-def _result(prep, solved: _ws.Solved, tol_abs, dtype) -> SparseResult:
-    w = solved.w
-    intercept = prep.y_mean - prep.x_mean @ w
-    return SparseResult(
-        coef=w,
-        intercept=intercept,
-        objective=solved.primal,
-        duality_gap=solved.gap,
-        n_iter=jnp.asarray(solved.epochs, jnp.int32),
-        converged=solved.gap <= tol_abs,
-    )
-
-
-@jax.jit
-def _result_jit(x_mean, y_mean, solved, tol_abs):
-    return _result(_ws.Prepared(None, None, x_mean, y_mean, None), solved, tol_abs, None)
-
-
-def _pure_enet(X, y, a1, a2, w0, tol, *, fit_intercept, max_iter, max_outer, ws_size, pdas=None):
-    """Pure-JAX elastic net (traceable, vmappable); ``tol`` relative to ``P(0)``."""
-    prep = _ws.prepare(X, y, fit_intercept)
-    n = y.shape[0]
-    P0 = 0.5 * (prep.y @ prep.y) / n
-    tol_abs = tol * P0
-    solved = _ws.solve_fixed(prep, a1, a2, w0, tol_abs, max_iter, max_outer, ws_size, pdas)
-    return _result(prep, solved, tol_abs, X.dtype)
-
-
-_pure_enet_jit = jax.jit(
-    _pure_enet, static_argnames=("fit_intercept", "max_iter", "max_outer", "ws_size")
-)
-
-
-def _default_ws_size(n: int, p: int) -> int:
-    """Fixed working-set size of the pure-JAX solver: all features when ``p`` is small."""
-    if p <= GRAM_MAX_P:
-        return p
-    return _ws.bucket(min(n, p), p)
+def _check_solver(solver, ws_size, stacklevel: int = 5) -> None:
+    """``solver`` is ``"auto"`` or ``"jax"`` (the same engine since every solve is pure JAX);
+    ``ws_size`` no longer has an effect (the engine sizes its working sets itself)."""
+    if solver not in ("auto", "jax"):
+        raise ValueError(f"solver must be 'auto' or 'jax', got {solver!r}.")
+    if ws_size is not None:
+        if not isinstance(ws_size, (int, np.integer)) or ws_size < 1:
+            raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
+        warnings.warn("ws_size has no effect: the GLM engine sizes its working sets itself; "
+                      "the argument will be removed.", FutureWarning, stacklevel=stacklevel)
 
 
 def _enet(X, y, alpha, l1_ratio, **kw):
@@ -347,78 +316,27 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
                 max_outer):
     _check_common(alpha, l1_ratio, tol, max_iter, max_outer)
     X, y = _check_data(X, y)
-    n, p = X.shape
-    if solver not in ("auto", "jax"):
-        raise ValueError(f"solver must be 'auto' or 'jax', got {solver!r}.")
+    _check_solver(solver, ws_size)
+    p = X.shape[1]
     dt = _float_dtype(X, y)
-    # NumPy inputs stay NumPy until a compiled call takes them: each separate
-    # jnp.asarray / jnp.zeros is a dispatch (~0.1 ms on the CPU)
-    yj = _host_or_device(y, dt)
-    if init is None:
-        w0 = np.zeros(p, dt)
-    else:
+    # NumPy inputs stay NumPy (padded on the host); JAX ones are cast where they lie
+    w0 = None
+    if init is not None:
         w0 = _as_array("init", init)
         if w0.shape != (p,):
             raise ValueError(f"init must have shape ({p},), got {w0.shape}.")
         _check_finite("init", w0)
         w0 = _host_or_device(w0, dt)
-    a1 = alpha * l1_ratio
-    a2 = alpha * (1.0 - l1_ratio)
-    traced = any(is_traced(v) for v in (X, yj, alpha, l1_ratio, tol, w0))
-    # traced: differentiable by the engine's implicit derivatives; sharded X: the engine runs
-    # as one SPMD program where the rows lie (the specialized solvers gather X)
-    if solver == "auto" and (traced or _sharding.is_sharded(X)):
-        return engine_least_squares(
-            jnp.asarray(X, dt), yj, _enet_or_l1(alpha, l1_ratio), w0, fit_intercept=fit_intercept,
-            tol=tol, max_iter=max_iter, max_outer=max_outer)
-    if solver == "jax" or traced:
-        Xj = jnp.asarray(X, dt)
-        yj, w0 = jnp.asarray(yj, dt), jnp.asarray(w0, dt)
-        K = ws_size if ws_size is not None else _default_ws_size(n, p)
-        if not isinstance(K, (int, np.integer)) or K < 1:
-            raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
-        return _pure_enet_jit(
-            Xj, yj, jnp.asarray(a1, dt), jnp.asarray(a2, dt), w0, jnp.asarray(tol, dt),
-            fit_intercept=bool(fit_intercept), max_iter=int(max_iter),
-            max_outer=int(max_outer), ws_size=int(min(K, p)),
-        )
-    if p <= GRAM_MAX_P:
-        # full Gram matrix from X as given (no transposed copy; one transfer of X); the
-        # coordinate descent's program depends on p only. If the explicit gap disagrees
-        # with the Gram-form one (cancellation), tighten and resume
-        fortran = isinstance(X, np.ndarray) and X.flags.f_contiguous and not X.flags.c_contiguous
-        Xj = jnp.asarray(X.T if fortran else X, dt)
-        args = (np.asarray(a1, dt), np.asarray(a2, dt))
-        stats = _ws.gram_stats(Xj, yj, bool(fit_intercept), fortran)
-        factor, epochs, w = 1.0, 0, w0
-        for _ in range(3):
-            res = _ws.gram_cd(stats, *args, w, np.asarray(tol * factor, dt),
-                              np.int32(max(int(max_iter) - epochs, 1)))
-            solved, tol_abs = _ws.gram_certificate(Xj, yj, stats, res.w, res.epochs, *args,
-                                                   np.asarray(tol, dt), bool(fit_intercept),
-                                                   fortran)
-            gap, target, step_epochs = jax.device_get((solved.gap, tol_abs, solved.epochs))
-            epochs += int(step_epochs)
-            w = solved.w
-            if gap <= target or epochs >= max_iter:
-                break
-            factor /= 10
-        solved = solved._replace(epochs=np.int32(epochs))
-        return _result_jit(stats.x_mean, stats.y_mean, solved, tol_abs)
-    prep, yy, start = _ws.prepare_start_jit(_ws.host_transpose(X, dt), yj, w0,
-                                            np.asarray(a1, dt), bool(fit_intercept))
-    yy, nnz, nviol = jax.device_get((yy, start[1], start[2]))  # one sync
-    tol_abs = tol * 0.5 * float(yy) / n
-    solved = _ws.solve_auto(prep, a1, a2, w0, tol_abs, int(max_iter), int(max_outer), GRAM_MAX_P,
-                            start=(start[0], nnz, nviol))
-    return _result_jit(prep.x_mean, prep.y_mean, solved, np.asarray(tol_abs, dt))
+    return engine_least_squares(
+        _host_or_device(X, dt), _host_or_device(y, dt), _enet_or_l1(alpha, l1_ratio), w0,
+        fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, max_outer=max_outer)
 
 
 def engine_least_squares(X, y, penalty, init, *, fit_intercept, tol, max_iter, max_outer,
                          groups=None) -> SparseResult:
     """``1/(2n) ||y - X w - b||^2 + penalty(w)`` solved by the GLM engine (:func:`gradopt.glm`),
     differentiable by implicit differentiation when an input is traced: the lasso family's
-    route for traced calls. Each of at most ``max_outer`` working-set iterations runs at
+    solver. Each of at most ``max_outer`` working-set iterations runs at
     most ``max_iter`` coordinate-descent epochs; ``n_iter`` counts the epochs, all
     iterations together, as the family's own solvers do."""
     sol, p, squeeze = solve_glm(X, y, quadratic(), penalty, fit_intercept=fit_intercept, tol=tol,
@@ -441,40 +359,36 @@ _SOLVER_DOC = """
     All-zero (or, with an intercept, constant) columns get coefficient 0; a
     constant ``y`` gives ``w = 0`` with gap 0.
 
-    Solver (``solver="auto"``): coordinate descent with Anderson extrapolation
-    (Bertrand & Massias 2021) and guarded active-set Newton steps, on the
-    ``p x p`` Gram matrix when ``p <= 256``, otherwise inside working sets grown
-    from the duality certificate (support plus the most violating features,
-    size buckets 64, 128, 256, ...; a Python loop of a few iterations around
-    jitted, cached solves). ``solver="jax"`` is the same algorithm with a fixed
-    working-set size ``ws_size`` inside one ``lax.while_loop``: it is pure JAX,
-    so it can be called under ``jax.jit`` and ``jax.vmap`` (see
-    :func:`lasso_batch`); if the solution has more than ``ws_size`` non-zeros it
-    reports ``converged=False``. The first call for a given shape compiles
-    (seconds); later calls reuse the compiled code.
+    Solver: the GLM engine (:func:`gradopt.glm` with ``quadratic()``; see
+    ``docs/glm.md``): working-set coordinate descent with Anderson
+    extrapolation (Bertrand & Massias 2021) and active-set Newton steps, in
+    residual form, switching to the Gram matrix ``X^T X / n`` once its work
+    pays for it when ``n >= 2 p`` (``p <= 2048``). ``n`` and ``p`` are padded
+    to size buckets with inert zeros, so a new shape near a compiled one
+    reuses its program; the solve is one compiled program with no host round
+    trip, so the same call works under ``jax.jit`` and ``jax.vmap`` (see
+    :func:`lasso_batch`). ``solver="jax"`` is accepted and is the same solver;
+    ``ws_size`` no longer has an effect (``FutureWarning``). ``max_iter``
+    bounds the epochs of each of at most ``max_outer`` working-set iterations.
 
     Derivatives: when ``X``, ``y``, ``alpha``, ``l1_ratio`` or ``init`` is traced
-    (``jax.grad``, ``jax.jvp``, ``jax.jit``, ``jax.vmap``...) and
-    ``solver="auto"``, the problem is solved by the GLM engine
-    (:func:`gradopt.glm`) and differentiated implicitly: the generalized
-    Jacobian, least squares' on the support and 0 off it (``init`` gets 0).
-    ``max_iter`` then bounds the epochs of each of at most ``max_outer``
-    working-set iterations and ``status`` is filled (``docs/lasso.md``).
+    (``jax.grad``, ``jax.jvp``, ``jax.jit``, ``jax.vmap``...) the solution is
+    differentiated implicitly: the generalized Jacobian, least squares' on the
+    support and 0 off it (``init`` gets 0; ``docs/lasso.md``).
 
     Sharded data: a concrete ``X`` laid out over several devices (a global
-    ``jax.Array``, rows sharded, or columns sharded for ``p >> n``) also goes to
-    the GLM engine with ``solver="auto"``, which runs as one SPMD program where
-    the data lie (see :func:`gradopt.glm`); the result (``coef`` included) is
-    replicated over the mesh.
+    ``jax.Array``, rows sharded, or columns sharded for ``p >> n``) is solved
+    as one SPMD program where the data lie (see :func:`gradopt.glm`); the
+    result (``coef`` included) is replicated over the mesh.
 
     Returns:
       :class:`~gradopt.problems.SparseResult` with ``coef (p,)``,
       ``intercept``, ``objective`` ``P(w, b)``, ``duality_gap`` (a
       certificate: ``P(w, b) - P* <= duality_gap``), ``n_iter`` (coordinate
-      descent epochs, summed over working sets, as scikit-learn's ``n_iter_``)
-      and ``converged`` (``duality_gap <= tol * P(0)``, where
+      descent epochs, summed over working sets, as scikit-learn's ``n_iter_``),
+      ``converged`` (``duality_gap <= tol * P(0)``, where
       ``P(0) = ||y - mean(y)||^2 / (2n)`` with an intercept, ``||y||^2/(2n)``
-      without).
+      without) and ``status`` (``minimize``'s vocabulary).
 """
 
 
@@ -493,13 +407,15 @@ def lasso(X, y, alpha, *, fit_intercept=False, tol=1e-6, max_iter=DEFAULT_MAX_IT
       X: ``(n, p)`` design. y: ``(n,)`` targets. alpha: ``>= 0``.
       fit_intercept: fit an unpenalized intercept (data centered).
       tol: stop when ``duality_gap <= tol * P(0)`` (relative to the objective
-        at zero), ``>= 0`` (``0``: run until the gap is exactly 0 or ``max_iter``).
-      max_iter: maximum number of coordinate-descent epochs (all working sets
-        together).
+        at zero), ``>= 0`` (``0``: run until the gap reaches its rounding floor,
+        ``32 eps |P|``, or the iteration limits).
+      max_iter: maximum number of coordinate-descent epochs of one
+        working-set iteration.
       init: optional ``(p,)`` warm start for ``w``.
-      solver: ``"auto"`` or ``"jax"`` (pure JAX, vmappable; see below).
-      ws_size: working-set size of ``solver="jax"`` (default: ``p`` when
-        ``p <= 256``, else the bucket of ``min(n, p)``).
+      solver: ``"auto"`` or ``"jax"`` (the same pure-JAX solver; kept for
+        compatibility).
+      ws_size: no longer has an effect (``FutureWarning``); kept for
+        compatibility.
       max_outer: maximum number of working-set iterations.
     {doc}
     Example::
@@ -577,21 +493,21 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
     ``alphas`` are sorted in decreasing order (as scikit-learn does). Each
     solve starts from the previous solution (warm start; Friedman, Hastie &
     Tibshirani 2010) and stops at ``duality_gap <= tol * P(0)``; the data are
-    validated, cast and centered once.
+    validated, cast and padded once, and the whole path is one compiled program
+    (the GLM engine's warm-started ``lax.scan``, :func:`gradopt.glm_path`).
 
     Args: as :func:`elastic_net` (``l1_ratio=1``: the lasso).
 
     Returns:
       :class:`LassoPath` ``(alphas, coefs (k, p), intercepts, duality_gaps,
       n_iter, converged)`` as NumPy arrays (JAX arrays when an input is traced).
-      A row-sharded global ``X`` is solved by the GLM engine's path as one SPMD
-      program (see :func:`gradopt.glm`); its replicated results are returned as
-      NumPy arrays in every process.
+      A row-sharded global ``X`` is solved as one SPMD program (see
+      :func:`gradopt.glm`); its replicated results are returned as NumPy arrays
+      in every process.
 
     Derivatives: when ``X``, ``y``, ``alphas`` or ``l1_ratio`` is traced the path
-    is the GLM engine's (:func:`gradopt.glm_path`), differentiated implicitly at
-    every ``alpha`` (the generalized Jacobian on the support; the default grid is
-    differentiated with the data).
+    is differentiated implicitly at every ``alpha`` (the generalized Jacobian on
+    the support; the default grid is differentiated with the data).
 
     Example::
 
@@ -612,57 +528,12 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
         raise ValueError("l1_ratio must be > 0 for the default alpha grid; pass alphas.")
     if alphas is not None:
         alphas = _check_alphas(alphas)
-    if any_traced((X, y, alphas, l1_ratio)):  # differentiable: the engine, implicit derivatives
-        return _engine_path(jnp.asarray(X, dt), jnp.asarray(y, dt), alphas, n_alphas, eps,
-                            l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                            max_outer=max_outer)
-    if _sharding.is_sharded(X):  # the engine's path as one SPMD program where the rows lie
-        path = _engine_path(jnp.asarray(X, dt), jnp.asarray(y, dt), alphas, n_alphas, eps,
-                            l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                            max_outer=max_outer)
-        return LassoPath(*(np.asarray(a) for a in path))  # replicated: readable everywhere
-    prep, _ = _ws.prepare_t_jit(_ws.host_transpose(X, dt), jnp.asarray(y, dt), bool(fit_intercept))
-    if alphas is None:
-        corr = float(jnp.max(jnp.abs(prep.XT @ prep.y))) / n
-        amax = corr / l1_ratio
-        if amax <= 0:
-            alphas = np.full(n_alphas, 0.0)
-        else:
-            alphas = np.geomspace(amax, amax * eps, num=n_alphas)
-    P0 = 0.5 * float(prep.y @ prep.y) / n
-    tol_abs = tol * P0
-    if p <= GRAM_MAX_P:  # the whole path in one compiled call (lax.scan)
-        out = _gram_path_jit(prep.XT, prep.y, jnp.asarray(alphas, dt), jnp.asarray(l1_ratio, dt),
-                             jnp.asarray(tol_abs, dt), int(max_iter))
-        coefs, gaps, iters = (np.asarray(o) for o in out)
-        return LassoPath(
-            alphas=np.asarray(alphas, dtype=coefs.dtype),
-            coefs=coefs,
-            intercepts=np.asarray(prep.y_mean) - coefs @ np.asarray(prep.x_mean),
-            duality_gaps=gaps,
-            n_iter=iters,
-            converged=gaps <= tol_abs,
-        )
-    w = jnp.zeros(p, dt)
-    coefs, gaps, iters, conv, inter = [], [], [], [], []
-    for a in alphas:
-        solved = _ws.solve_auto(prep, a * l1_ratio, a * (1.0 - l1_ratio), w, tol_abs,
-                                int(max_iter), int(max_outer), GRAM_MAX_P)
-        w = solved.w
-        coefs.append(w)
-        gaps.append(solved.gap)
-        iters.append(solved.epochs)
-        inter.append(prep.y_mean - prep.x_mean @ w)
-    coefs = np.asarray(jnp.stack(coefs))
-    gaps = np.asarray(jnp.stack(gaps))
-    return LassoPath(
-        alphas=np.asarray(alphas, dtype=coefs.dtype),
-        coefs=coefs,
-        intercepts=np.asarray(jnp.stack(inter)),
-        duality_gaps=gaps,
-        n_iter=np.asarray(jnp.stack([jnp.asarray(i, jnp.int32) for i in iters])),
-        converged=gaps <= tol_abs,
-    )
+    path = _engine_path(_host_or_device(X, dt), _host_or_device(y, dt), alphas, n_alphas, eps,
+                        l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                        max_outer=max_outer)
+    if any_traced((X, y, alphas, l1_ratio)):  # differentiable: JAX arrays
+        return path
+    return LassoPath(*(np.asarray(a) for a in path))  # replicated when sharded: readable everywhere
 
 
 def _check_alphas(alphas):
@@ -688,43 +559,23 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
     """:func:`lasso_path` by the GLM engine's warm-started path (``glm_path``'s ``lax.scan``),
     differentiable. The default grid is a function of the data, differentiated with them."""
     n = X.shape[0]
+    traced = any_traced((X, y, alphas, l1_ratio))
     if alphas is None:
         # centered X^T y: (X - 1 xbar)^T yc = X^T yc, as sum(yc) = 0 (no centered copy of X)
-        yc = y - jnp.mean(y) if fit_intercept else y
-        amax = jnp.max(jnp.abs(_sharding.dot(X.T, yc))) / (n * l1_ratio)
-        alphas = amax * jnp.geomspace(1.0, eps, num=n_alphas, dtype=X.dtype)
+        xp = np if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) else jnp
+        yc = y - xp.mean(y) if fit_intercept else y
+        corr = X.T @ yc if xp is np else _sharding.dot(X.T, yc)
+        amax = xp.max(xp.abs(corr)) / (n * l1_ratio)
+        alphas = amax * xp.geomspace(1.0, eps, num=n_alphas, dtype=X.dtype)
     alphas = jnp.asarray(alphas, X.dtype)
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
     data, W0, (_, p, _, _, _) = _prepare(X, y, quadratic(), None, multitask=False)
     sols = _path(quadratic(), _enet_pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
-                 bool(fit_intercept), True, columns=_columns(data, quadratic()),
+                 bool(fit_intercept), traced, columns=_columns(data, quadratic()),
                  newton=not any_batched((data, pairs)))
     return LassoPath(alphas=alphas, coefs=sols.iterate.W[:, :p, 0],
                      intercepts=sols.iterate.b[:, 0], duality_gaps=sols.cert.gap,
                      n_iter=sols.n_epochs, converged=sols.status == Status.CONVERGED)
-
-
-@functools.partial(jax.jit, static_argnames=("max_iter",))
-def _gram_path(XT, y, alphas, l1_ratio, tol_abs, max_iter):
-    """Warm-started path on the Gram matrix (computed once), as one ``lax.scan``."""
-    n = y.shape[0]
-    G = (XT @ XT.T) / n
-    c = (XT @ y) / n
-    yy = (y @ y) / n
-
-    def step(w, a):
-        a1, a2 = a * l1_ratio, a * (1.0 - l1_ratio)
-        # half the tolerance: margin for the explicit-residual gap reported below
-        res = _cd.cd_gram_solve(G, c, yy, a1, a2, w, 0.5 * tol_abs, max_iter,
-                                newton_size=G.shape[0])
-        _, _, gap = _ws.full_gap.__wrapped__(XT, y, res.w, a1, a2)
-        return res.w, (res.w, gap, res.epochs)
-
-    _, out = jax.lax.scan(step, jnp.zeros(XT.shape[0], XT.dtype), alphas)
-    return out
-
-
-_gram_path_jit = _gram_path
 
 
 # --------------------------------------------------------------------------- #
@@ -739,20 +590,21 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
     Any of ``X`` ``(B, n, p)`` or ``(n, p)``, ``y`` ``(B, n)`` or ``(n,)`` and
     ``alpha`` ``(B,)`` or scalar may carry the batch axis (the others are
     shared): a stack of problems, one ``X`` with many ``y`` (e.g. many
-    targets), or one problem with many ``alpha``. It is ``jax.vmap`` over the
-    pure-JAX solver (``solver="jax"`` of :func:`lasso`, fixed working-set size
-    ``ws_size``), compiled once per shape::
+    targets), or one problem with many ``alpha``. It is ``jax.vmap`` over
+    :func:`lasso`'s solver (the GLM engine, without its active-set Newton
+    steps, whose ``lax.cond`` a vmap would evaluate at every epoch), compiled
+    once per size bucket::
 
-        jax.vmap(lambda X, y, a: gradopt.lasso(X, y, a, solver="jax"))(Xs, ys, alphas)
+        jax.vmap(lambda X, y, a: gradopt.lasso(X, y, a))(Xs, ys, alphas)
 
-    does the same by hand. All problems iterate in lockstep until the slowest
-    one has converged (each keeps its own certified solution). Returns a
+    does the same by hand; ``ws_size`` no longer has an effect. All problems
+    iterate in lockstep until the slowest one has converged (each keeps its own certified solution). Returns a
     :class:`~gradopt.problems.SparseResult` whose fields have a leading batch
     axis. Objective, precision and input rules as :func:`elastic_net`.
 
     Derivatives: when an argument as passed is traced (``jax.grad``, ``jax.jit``
     or ``jax.vmap`` around the call), the batch is a ``jax.vmap`` of the GLM
-    engine's differentiable solve (see :func:`lasso`), ``ws_size`` unused.
+    engine's differentiable solve (see :func:`lasso`).
 
     Sharded data (global ``jax.Array`` inputs on a mesh, one process or many):
 
@@ -773,7 +625,7 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
       :func:`lasso` on sharded ``X``), vmapped over the batch in one program:
       per iteration it all-reduces a ``(p, B)`` block of correlations ``X^T U``
       and never gathers ``X``. ``y`` is placed with ``X``'s row sharding,
-      ``ws_size`` is unused, ``n_iter`` counts epochs and ``status`` is filled.
+      ``n_iter`` counts epochs and ``status`` is filled.
       **Result:** replicated over the mesh (readable in every process).
     * Other layouts (a replicated ``X``; a batched argument sharded along a
       non-batch axis only, e.g. ``X`` ``(B, n, p)`` as ``P(None, "data", None)``)
@@ -834,15 +686,12 @@ def _batch_call(X, y, alpha, *, l1_ratio, fit_intercept, tol, max_iter, ws_size,
         raise ValueError(f"batched arguments must share the batch size, got sizes {sorted(sizes)}.")
     if not sizes:
         raise ValueError("lasso_batch needs a batch axis on X, y or alpha; use lasso() otherwise.")
-    n, p = X.shape[-2], X.shape[-1]
+    _check_solver("auto", ws_size, stacklevel=4)
     dt = _float_dtype(X, y)
-    K = ws_size if ws_size is not None else _default_ws_size(n, p)
-    if not isinstance(K, (int, np.integer)) or K < 1:
-        raise ValueError(f"ws_size must be an integer >= 1, got {ws_size!r}.")
     in_axes = (0 if X.ndim == 3 else None, 0 if y.ndim == 2 else None,
                0 if alpha_arr.ndim == 1 else None)
     static = dict(in_axes=in_axes, fit_intercept=bool(fit_intercept), max_iter=int(max_iter),
-                  max_outer=int(max_outer), ws_size=int(min(K, p)))
+                  max_outer=int(max_outer), pure_l1=_pure_l1(l1_ratio))
     # the arguments as passed: traced by an outer jax.grad / jit / vmap (the vmap below
     # traces them too, but only after this test)
     if any_traced((X, y, alpha_arr, l1_ratio, tol)):
@@ -921,30 +770,36 @@ def _place(a, sharding: NamedSharding, dtype):
     return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
 
 
+def _pure_l1(l1_ratio) -> bool:
+    """Whether a concrete ``l1_ratio`` is 1 (the lasso's l1 penalty, not an elastic net)."""
+    return not is_traced(l1_ratio) and float(l1_ratio) == 1.0
+
+
 def _batch_body(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
-                ws_size):
-    """The vmapped pure-JAX solver over a batch (on one device, or on one device's block)."""
+                pure_l1):
+    """The GLM engine's solve vmapped over a batch (on one device, or on one device's block):
+    each problem padded and solved as :func:`lasso` does, without Newton steps (a vmapped
+    ``lax.cond`` runs both branches)."""
     def one(X, y, a):
-        w0 = jnp.zeros(X.shape[1], X.dtype)
-        return _pure_enet(X, y, a * l1_ratio, a * (1.0 - l1_ratio), w0, tol,
-                          fit_intercept=fit_intercept, max_iter=max_iter,
-                          max_outer=max_outer, ws_size=ws_size, pdas=0)
+        penalty = _l1_penalty(a) if pure_l1 else _enet_penalty(a, l1_ratio)
+        return engine_least_squares(X, y, penalty, None, fit_intercept=fit_intercept, tol=tol,
+                                    max_iter=max_iter, max_outer=max_outer)
 
     return jax.vmap(one, in_axes=in_axes)(X, y, alpha)
 
 
-_BATCH_STATIC = ("in_axes", "fit_intercept", "max_iter", "max_outer", "ws_size")
+_BATCH_STATIC = ("in_axes", "fit_intercept", "max_iter", "max_outer", "pure_l1")
 _batch_jit = jax.jit(_batch_body, static_argnames=_BATCH_STATIC)
 
 
 @functools.partial(jax.jit, static_argnames=_BATCH_STATIC + ("mesh", "axis"))
 def _batch_shards_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
-                      ws_size, mesh, axis):
+                      pure_l1, mesh, axis):
     """:func:`_batch_body` on each device's block of the batch (``jax.shard_map`` over the
     batch's mesh axes ``axis``): no communication; results sharded like the batch."""
     specs = tuple(P(axis) if ax == 0 else P() for ax in in_axes) + (P(), P())
     local = functools.partial(_batch_body, in_axes=in_axes, fit_intercept=fit_intercept,
-                              max_iter=max_iter, max_outer=max_outer, ws_size=ws_size)
+                              max_iter=max_iter, max_outer=max_outer, pure_l1=pure_l1)
     # check_vma=False: the solver's loops carry values that start equal on every device
     return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(axis),
                          check_vma=False)(X, y, alpha, l1_ratio, tol)
@@ -968,7 +823,7 @@ def _rows_call(X, y, alpha, plan: _BatchPlan, dt, in_axes, *, l1_ratio, fit_inte
     else:
         alphas = _place(alpha, NamedSharding(plan.mesh, P()), dt)
     args = (data, W0, ys, alphas, np.asarray(l1_ratio, dt), np.asarray(tol, dt))
-    static = dict(y_axis=ax_y, a_axis=ax_a, p=p, pure_l1=float(l1_ratio) == 1.0,
+    static = dict(y_axis=ax_y, a_axis=ax_a, p=p, pure_l1=_pure_l1(l1_ratio),
                   fit_intercept=fit_intercept, max_iter=max_iter, max_outer=max_outer)
     return _BatchCall(_batch_rows_jit, args, static, "rows")
 

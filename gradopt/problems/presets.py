@@ -11,8 +11,9 @@ preset                      datafit                penalty
 ``sparse_logistic``         ``logistic()``         ``l1(alpha)``
 ==========================  =====================  ==================================
 
-(``lasso``, ``elastic_net`` and ``group_lasso`` keep their specialized solvers,
-see ``docs/lasso.md``.) ``glm_path`` solves one preset over a grid of
+``lasso``, ``elastic_net`` (``quadratic()`` with ``l1`` / ``elastic_net``) and
+``group_lasso`` (the group norms, groups as blocks) are presets too, in
+``lasso.py`` and ``group.py`` with their certificates. ``glm_path`` solves one preset over a grid of
 strengths with warm starts, in one compiled program.
 """
 
