@@ -46,24 +46,19 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    "Observed on a quiet machine (2026-12-04, 1.8 min in all, after the engine's Gram-form sw"
-    "itch). `gradopt.glm` meets the issue's first-call target: 2.1–2.5 s on each new shape he"
-    're (one `jit(solve)` of 1.8–1.9 s); 105×4700 reuses the size bucket of 100×5000. Outside'
-    ' this script, in fresh processes on the same code: 1000×20000 2.75 s (the largest shape '
-    'the target names), and the Gram-capable programs of tall least squares, which hold both '
-    'the residual and the Gram inner loops (no Newton steps in the residual one), 5000×200 2.'
-    '19 s, 3000×700 2.24 s, 5000×1800 2.34 s. `gradopt.lasso` is still its own solver with no'
-    ' buckets: 4.5–4.9 s on every shape (3–4 compiles); moving it onto the engine is what rem'
-    "ains. JAX's persistent cache brings a second process's first calls to 0.02–0.6 s (`glm`)"
-    ' and 0.6–1.0 s (`lasso`). GridSearchCV on diabetes (the `Lasso` estimator: its Gram-form'
-    ' solve compiles its coordinate descent once per p, shared by the folds and the refit) fi'
-    "ts in 1.57 s, within the 2 s target; scikit-learn 0.06 s, skglm 3.0 s with numba's compi"
-    'lation; 0.41 s from the cache. gradopt does not turn the cache on itself (docs/glm.md). '
-    "Memory: the first call's peak (28–29× X) is dominated by compilation (the RSS the first "
-    'call keeps: 409 MB and 402 MB); the solve itself (second call) peaked at 3.0× X for `glm'
-    '` (45 MB; 4.2× in the previous run of the day, 1.0–4.1× in earlier fresh processes of th'
-    "e same code: the allocator's figure as much as the solver's) and 3.1× for `lasso`. The `"
-    'glm` second call takes 73 ms.'
+    'Observed on a quiet machine (2026-12-04, after gradopt.lasso became a preset of the GLM '
+    "engine). `gradopt.glm` and `gradopt.lasso` now run the same program and meet the issue's"
+    ' first-call target: 2.1–2.6 s on each new shape here (one `jit(solve)` of 1.8–2.1 s; the'
+    ' former lasso solver took 4.5–4.9 s on every shape); 105×4700 reuses the size bucket of '
+    "100×5000 (23–106 ms). JAX's persistent cache brings a second process's first calls to "
+    '0.02–0.66 s. GridSearchCV on diabetes (the `Lasso` estimator pads rows to a power of '
+    'two, so the 353-row folds and the 442-row refit share one engine program) fits in 2.02 '
+    's, just over the 2 s target (1.57 s with the former solver, whose small Gram program '
+    'compiled faster; 4.1 s before the estimator padded rows); scikit-learn 0.06 s, skglm 2.9'
+    " s with numba's compilation; 0.54 s from the cache. gradopt does not turn the cache on "
+    "itself (docs/glm.md). Memory: the first call's peak (26–30× X) is dominated by "
+    'compilation (the RSS the first call keeps: 362 MB and 415 MB); the solve itself (second '
+    'call) peaked at 3.2× X for both (49 MB), 77 ms.'
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]

@@ -70,23 +70,22 @@ warnings.filterwarnings("ignore")
 
 # What the recorded run showed (2-core machine, quiet host, 2026-12-04).
 OBSERVATIONS = (
-    "Observed on a quiet 2-core machine (2026-12-04, after the engine's Gram-form switch and "
-    "(Wᵀ Xᵀ)ᵀ predictions; the day's previous run in brackets): gradopt is faster than skglm "
-    'on 12 of 15 problems (all three huber, 0.44–0.92× [500×1000 1.01×]; all three poisson, 0'
-    '.10–0.44×; all three logistic, 0.35–0.79× [500×1000 1.21×]; all three multitask, 0.26–0.'
-    '56×), at parity on group 2000×500 (1.01×), and loses on group 500×1000 (3.1×) and 200×50'
-    '00 (1.39×): the group rows still run the old `gradopt.group_lasso` solver, not the engin'
-    'e. The engine on those group problems (measured separately, same data): 16 and 18 ms on '
-    '500×1000 and 2000×500 at this 0.1·α_max, against 31 and 27 ms for the old solver, but 1.'
-    '3–3.7× slower than it at 0.01·α_max and on 100×3000 (2.6× the epochs there), so the pres'
-    "et has not moved. scikit-learn's MultiTaskLasso (Cython cyclic block CD over all rows) i"
-    's 1.2–2.0× faster than gradopt on the multitask problems. First calls compile one progra'
-    "m per size bucket and datafit: 1.3–2.6 s here, against numba's one-off compilation per p"
-    "roblem type in skglm (2–5 s once, then only the solve time on new shapes). scikit-learn'"
-    's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does not reach the gap target w'
-    "ithin the cap on logistic 200×5000; its 'objective agreement' flag there is the solver s"
-    'topping early, not a difference of conventions: wherever a solver reached the target, ob'
-    'jectives agree to ≤ 1e-15 relative.'
+    'Observed on a quiet 2-core machine (2026-12-04, after gradopt.group_lasso became a '
+    "preset of the engine; the morning's run in brackets): gradopt is faster than skglm on 13"
+    ' of 15 problems (all three huber, 0.37–0.91×; all three poisson, 0.12–0.44×; all three '
+    'logistic, 0.39–0.81×; all three multitask, 0.29–0.46×; group 2000×500, 0.28× [1.01×]) '
+    'and loses on group 500×1000 (1.08× [3.07×]) and 200×5000 (1.65× [1.39×]). The group rows'
+    ' now run the engine with the groups as blocks: 500×1000 35.2 → 12.4 ms, 2000×500 24.7 → '
+    '10.9 ms, 200×5000 190 → 225 ms; on harder group problems (0.01·α_max, 100×3000) the '
+    "former solver was measured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (Cython cyclic"
+    ' block CD over all rows) is 1.9–2.2× faster than gradopt on multitask 500×1000 and '
+    '2000×500, at parity on 200×5000. First calls compile one program per size bucket and '
+    "datafit: 1.3–2.5 s here, against numba's one-off compilation per problem type in skglm "
+    "(2–5 s once, then only the solve time on new shapes). scikit-learn's saga "
+    '(LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does not reach the gap target within '
+    "the cap on logistic 200×5000; its 'objective agreement' flag there is the solver "
+    'stopping early, not a difference of conventions: wherever a solver reached the target, '
+    'objectives agree to ≤ 1e-15 relative.'
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")

@@ -376,14 +376,15 @@ def plot(curves):
 
 
 WHY = (
-    "Why (analysis, see docs/lasso.md): a coordinate update inside an XLA `while_loop` "
-    "costs ~150–250 ns of fixed overhead plus memory traffic (0.3–0.9 µs per coordinate at "
-    "n = 100–1000), 2–3× a compiled Cython/Numba loop; each working-set bucket is one "
-    "compiled call (~0.3 ms of dispatch, gap and selection on the CPU). gradopt wins where "
-    "it needs fewer coordinate updates (working sets against scikit-learn's full sweeps, "
-    "Newton steps, the Gram form when n ≫ p) and loses where scikit-learn finishes in a "
-    "few ms, or against skglm/celer, whose working sets and Anderson acceleration need "
-    "about as many updates as gradopt's at a lower cost per update."
+    "Why (analysis, see docs/lasso.md): gradopt.lasso is a preset of the GLM engine since "
+    "2026-12-04 (one compiled program per size bucket, no host round trip). Its coordinate "
+    "step goes through the penalty's generic block prox, several small XLA kernels of "
+    "~0.3–0.5 µs each on the CPU, 2–5× a compiled Cython/Numba update; where n ≫ p it forms "
+    "the Gram matrix of every feature once that pays, where the former host-driven solver "
+    "formed the Gram of the working set only. gradopt wins where it needs fewer coordinate "
+    "updates (working sets against scikit-learn's full sweeps, Newton steps) and loses where "
+    "scikit-learn finishes in a few ms, or against skglm/celer, whose working sets and "
+    "Anderson acceleration need about as many updates at a lower cost per update."
 )
 
 
@@ -486,29 +487,20 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    'Observed (2-core machine, 2026-12-04, fifth run of the day; the fourth, an hour earlier '
-    'on the same code, in brackets where they differ by more than noise): gradopt.lasso reach'
-    'es the target on every point. It is faster than scikit-learn on 22 of 30 and slower on 8'
-    " (up to 2.64×, 1152×259): problems it solves in 1–25 ms, where scikit-learn's plain cycl"
-    'ic descent needs no working sets. Against skglm it is faster on 18 and slower on 12, up '
-    'to 2.16× (387×2505 ρ=0.5 reg=0.01 and 53×10392 ρ=0.5 reg=0.001 are above the 2× target; '
-    'they and 928×1996 move across 2× between runs): p ≫ n with large supports, where coordin'
-    'ate updates dominate and an XLA while-loop update costs 2–3× a Numba one (docs/lasso.md)'
-    '. The GLM engine now takes the Gram form for least squares up to p_pad 2048 once its res'
-    'idual-form work reaches p_pad²/128 coordinate steps, with active-set Newton steps on the'
-    " Gram matrix (docs/glm.md). On the n ≫ p points, against this morning's table: 3402×266 "
-    '113.5 → 34.1 ms, 2766×399 182.4 → 58.7 ms, 1599×73 8.4 → 4.8 ms, 299×101 6.6 → 3.8 ms, 4'
-    "497×1250 630 → 491 ms: 2.2–2.4× gradopt.lasso's time there, which was 4–7×, and 0.29–0.5"
-    "9× skglm's on the first three (1.09× on 299×101, 2.05× on 4497×1250). Over the grid the "
-    'engine is 0.29–3.28× skglm (faster on 7); above 2× on 259×8749 ρ=0.99 reg=0.3 (2.05×), 4'
-    "87×19876 ρ=0.99 reg=0.3 (3.28× [1.70×]; 154 ms alone, the ladder's 1e-3 rung took 307 ms"
-    ' and its 1e-4 rung 154 ms), 909×3360 (2.02×) and 4497×1250 (2.05×). It is faster than gr'
-    'adopt.lasso on 7 points (240×7308, 173×1645, 387×2505, 53×10392 and 928×1996, p ≫ n with'
-    ' large supports; 4285×1016 and 69×235) and up to 3.6× slower elsewhere (373×126 ρ=0.99: '
-    "6.2 ms [13.7 ms, a noisy run] against 1.7 ms: small problems where the engine's setup, s"
-    'everal passes over X and a zeroed Gram buffer, is most of the time). First calls take 2.'
-    '3–10 s: gradopt.lasso compiles its host-driven solver per shape (the engine compiles onc'
-    'e per size bucket).'
+    'Observed (2-core machine, 2026-12-04, after gradopt.lasso became a preset of the GLM '
+    "engine; the former host-driven solver's run of the same morning in brackets): "
+    'gradopt.lasso reaches the target on every point. First calls take 1.6–3.2 s on every '
+    'shape [2.3–10 s: the former solver compiled per shape, the engine once per size bucket].'
+    ' Against scikit-learn it is 0.10–3.28× (faster on 15 of 30) [0.05–2.64×, faster on 22], '
+    'above 3× on 1152×259, 429×94 and 299×101: problems scikit-learn solves in 1–3 ms, where '
+    "the engine's setup and its per-coordinate cost decide. Against skglm 0.31–2.45× (faster "
+    'on 8) [0.12–2.16×, faster on 18], above 2× on 259×8749 ρ=0.99 reg=0.3, 1152×259 and '
+    '53×10392. The engine gained on the p ≫ n points with large supports (240×7308 431 → 300 '
+    'ms, 173×1645 1.39 s → 746 ms, 387×2505 685 → 538 ms) and lost 1.5–4× elsewhere, most on '
+    'small problems (373×126 ρ=0.99 1.7 → 6.0 ms, 299×101 1.6 → 4.1 ms) and where n ≫ p '
+    "(3402×266 14 → 37 ms, 4497×1250 215 → 396 ms): a coordinate step through the penalty's "
+    'generic block prox costs several small XLA kernels, and the Gram form holds every '
+    'feature where the former solver formed the Gram of the working set only (docs/lasso.md).'
 )
 
 
