@@ -142,17 +142,6 @@ def _group_check_common(alpha, tol, max_iter):
             raise ValueError(f"max_iter must be >= 0, got {max_iter}.")
 
 
-def _group_check_init(init, p, dtype):
-    if init is None:
-        return np.zeros((p,), dtype)
-    if not isinstance(init, jax.Array):
-        init = np.asarray(init)
-    if init.shape != (p,):
-        raise ValueError(f"init must be an array of shape ({p},) (one coefficient per feature), got {init.shape}.")
-    _inputs.check_finite("init", init)
-    return _group_cast(init, dtype)
-
-
 # --------------------------------------------------------------------------
 # groups
 # --------------------------------------------------------------------------
@@ -394,7 +383,7 @@ def group_lasso(
     glist = _group_parse(groups, p)
     layout = _group_layout(glist, p)
     omega = _group_weights(weights, layout.sizes, dtype)
-    w0 = _group_check_init(init, p, dtype)
+    w0 = _inputs.check_init(init, (p,), dtype)
     a = concrete_float(alpha)
     if a is not None and not any_traced((X, y, omega)):
         amax = float(_group_alpha_max(X, y, layout, omega, fit_intercept))

@@ -52,7 +52,7 @@ from gradopt.problems.glm import (
     glm_alpha_max,
     solve_glm,
 )
-from gradopt.problems.presets import _enet_or_l1, _path
+from gradopt.problems.presets import _enet_or_l1, _path, _pure_l1
 from gradopt.prox.sparse import elastic_net as _enet_penalty
 from gradopt.prox.sparse import l1 as _l1_penalty
 from gradopt.solve.result import Status
@@ -317,18 +317,11 @@ def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, so
     _check_common(alpha, l1_ratio, tol, max_iter, max_outer)
     X, y = _check_data(X, y)
     _check_solver(solver, ws_size)
-    p = X.shape[1]
     dt = _float_dtype(X, y)
-    # NumPy inputs stay NumPy (padded on the host); JAX ones are cast where they lie
-    w0 = None
-    if init is not None:
-        w0 = _as_array("init", init)
-        if w0.shape != (p,):
-            raise ValueError(f"init must have shape ({p},), got {w0.shape}.")
-        _check_finite("init", w0)
-        w0 = _host_or_device(w0, dt)
+    # NumPy inputs stay NumPy (padded on the host); JAX ones are cast where they lie. init is
+    # checked and cast by the engine's preparation (glm._prepare)
     return engine_least_squares(
-        _host_or_device(X, dt), _host_or_device(y, dt), _enet_or_l1(alpha, l1_ratio), w0,
+        _host_or_device(X, dt), _host_or_device(y, dt), _enet_or_l1(alpha, l1_ratio), init,
         fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, max_outer=max_outer)
 
 
@@ -338,7 +331,7 @@ def engine_least_squares(X, y, penalty, init, *, fit_intercept, tol, max_iter, m
     differentiable by implicit differentiation when an input is traced: the lasso family's
     solver. Each of at most ``max_outer`` working-set iterations runs at
     most ``max_iter`` coordinate-descent epochs; ``n_iter`` counts the epochs, all
-    iterations together, as the family's own solvers do."""
+    iterations together (scikit-learn's ``n_iter_``)."""
     sol, p, squeeze = solve_glm(X, y, quadratic(), penalty, fit_intercept=fit_intercept, tol=tol,
                                 max_iter=max_outer, max_epochs=max_iter, init=init, groups=groups)
     return _glm_result(sol, p, squeeze)._replace(n_iter=sol.n_epochs)
@@ -598,7 +591,8 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
         jax.vmap(lambda X, y, a: gradopt.lasso(X, y, a))(Xs, ys, alphas)
 
     does the same by hand; ``ws_size`` no longer has an effect. All problems
-    iterate in lockstep until the slowest one has converged (each keeps its own certified solution). Returns a
+    iterate in lockstep until the slowest one has converged (each keeps its
+    own certified solution). Returns a
     :class:`~gradopt.problems.SparseResult` whose fields have a leading batch
     axis. Objective, precision and input rules as :func:`elastic_net`.
 
@@ -768,11 +762,6 @@ def _place(a, sharding: NamedSharding, dtype):
         return a if a.sharding.is_equivalent_to(sharding, a.ndim) else jax.device_put(a, sharding)
     a = np.asarray(a, dtype)
     return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
-
-
-def _pure_l1(l1_ratio) -> bool:
-    """Whether a concrete ``l1_ratio`` is 1 (the lasso's l1 penalty, not an elastic net)."""
-    return not is_traced(l1_ratio) and float(l1_ratio) == 1.0
 
 
 def _batch_body(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,

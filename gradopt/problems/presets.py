@@ -49,12 +49,15 @@ from gradopt.prox.sparse import elastic_net, l1
 __all__ = ["GLMPath", "glm_path", "huber_regression", "multitask_lasso", "poisson_regression"]
 
 
+def _pure_l1(l1_ratio) -> bool:
+    """Whether a concrete ``l1_ratio`` is 1 (the l1 penalty, not an elastic net)."""
+    return not _inputs.is_traced(l1_ratio) and float(l1_ratio) == 1.0
+
+
 def _enet_or_l1(alpha, l1_ratio):
     check_scalar("alpha", alpha, low=0.0)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
-    if not _inputs.is_traced(l1_ratio) and float(l1_ratio) == 1.0:
-        return l1(alpha)
-    return elastic_net(alpha, l1_ratio)
+    return l1(alpha) if _pure_l1(l1_ratio) else elastic_net(alpha, l1_ratio)
 
 
 def multitask_lasso(X, Y, alpha, *, fit_intercept: bool = False, tol: float = 1e-6,
