@@ -10,14 +10,20 @@ The code runs as a script with a prelude that enables float64 and, for
 processes, initializes ``jax.distributed``; it reports by printing, and a
 non-zero exit (a failed ``assert``) fails the test with the child's output.
 
-XLA's CPU runtime aborts a process whose collective waited more than 10 s
-for a partner device's thread ("Termination timeout for ... rendezvous").
-With 8 virtual devices on a 2-core host that also runs another test worker,
-a thread can be starved that long, which is a scheduling accident, not a
-wrong result. So the children get a longer limit where jaxlib has the flag
+XLA's CPU runtime aborts a process whose collective waited too long for a
+partner device's thread ("Termination timeout for ... rendezvous"). On a
+2-core host that also runs another test worker this happens two ways, neither
+a wrong result: a thread starved for more than the default 10 s, and a
+deadlock of the runtime itself when an SPMD program with collectives is still
+running while the next eager operation is dispatched (measured: 5 of 18 runs
+of the explicit-axes transform check hung in an all-gather; 0 of 18 once it
+blocked on each step's result). So child scripts block on a step's result
+before dispatching more, the limit is 120 s where jaxlib has the flag
 (``--xla_cpu_collective_call_terminate_timeout_seconds``; jaxlib 0.6.2 has
-not, its limit is fixed), and a child that died of exactly that abort is run
-again, up to twice. Any other failure fails at once.
+not, its limit is fixed): long enough for starvation, short enough that a
+deadlock ends in the abort rather than the test's timeout; and a child that
+died of exactly that abort is run again, up to twice. Any other failure fails
+at once.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def replicated(tag, a):
     assert a.sharding.is_fully_replicated, (tag, a.sharding)
 """
 
-_TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
+_TIMEOUT_FLAG = "--xla_cpu_collective_call_terminate_timeout_seconds=120"
 _STARVED = "Termination timeout for"
 _ATTEMPTS = 3
 

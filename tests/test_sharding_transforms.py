@@ -119,7 +119,9 @@ with set_mesh(mesh):
         s2 = step(g, s0, params)[1]
         assert types(s1) == types(s0), (name, types(s1), types(s0))
         assert types(s2) == types(s0), (name, types(s2), types(s0))
-        step(g, step(g, s2, params)[1], params)
+        # block: an SPMD program still running while the next eager op is dispatched
+        # can deadlock XLA's CPU collectives on a busy 2-core host (tests/_spmd.py)
+        jax.block_until_ready(step(g, step(g, s2, params)[1], params))
         assert step._cache_size() == 1, (name, "recompiled", step._cache_size())
         traced = check_abstract_init(name, opt0, params)
         shapes = {p.shape for p in jax.tree.leaves(params)}

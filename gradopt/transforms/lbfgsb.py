@@ -405,7 +405,9 @@ def lbfgsb(
         flat_dtype = jnp.result_type(*[jnp.result_type(x) if not hasattr(x, 'dtype') else x.dtype
                                       for x in leaves]) if leaves else jnp.float32
         dt = jnp.promote_types(flat_dtype, jnp.float32)
-        bounds(params, dt)  # structure and shape errors at init
+        # structure and shape errors at init, by tracing only: an eager broadcast and
+        # concatenate of sharded parameters would run collectives just to check shapes
+        jax.eval_shape(lambda p: bounds(p, dt), params)
         n = sum(math.prod(jnp.shape(x)) for x in leaves)
         return follow_params(LbfgsbState(
             count=jnp.zeros([], jnp.int32),
