@@ -111,17 +111,9 @@ def _host_or_device(a, dtype):
     return np.asarray(a, dtype=np.dtype(dtype))
 
 
-def _check_finite(name: str, arr) -> None:
-    if is_traced(arr):
-        return
-    ok = _sharding.all_finite(arr) if _sharding.is_sharded(arr) else np.all(
-        np.isfinite(np.asarray(arr)))
-    if not bool(ok):
-        raise ValueError(f"{name} must not contain NaN or inf.")
-
-
-def _check_data(X, y, *, batched: bool = False):
-    """Validate shapes and finiteness; return (X, y) as arrays (not yet cast)."""
+def _check_data(X, y, *, batched: bool = False, finite: bool = True):
+    """Validate shapes and (``finite``) finiteness; return (X, y) as arrays (not yet cast).
+    ``finite=False`` where the engine's preparation (``glm._prepare``) checks it anyway."""
     X = _as_array("X", X)
     y = _as_array("y", y)
     xdim, ydim = (2, 1) if not batched else (X.ndim, y.ndim)
@@ -144,8 +136,9 @@ def _check_data(X, y, *, batched: bool = False):
         )
     if X.shape[-2] < 1 or X.shape[-1] < 1:
         raise ValueError(f"X must have at least one sample and one feature, got shape {X.shape}.")
-    _check_finite("X", X)
-    _check_finite("y", y)
+    if finite:
+        _inputs.check_finite("X", X)
+        _inputs.check_finite("y", y)
     return X, y
 
 
@@ -221,7 +214,7 @@ def elastic_net_duality_gap(X, y, w, alpha, l1_ratio=0.5, b=0.0, *, fit_intercep
     w = _as_array("w", w)
     if w.shape != (X.shape[1],):
         raise ValueError(f"w must have shape ({X.shape[1]},), got {w.shape}.")
-    _check_finite("w", w)
+    _inputs.check_finite("w", w)
     if fit_intercept is None:
         fit_intercept = not is_traced(b) and float(b) != 0.0
     dt = _float_dtype(X, y)
@@ -315,7 +308,7 @@ def _enet(X, y, alpha, l1_ratio, **kw):
 def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, ws_size,
                 max_outer):
     _check_common(alpha, l1_ratio, tol, max_iter, max_outer)
-    X, y = _check_data(X, y)
+    X, y = _check_data(X, y, finite=False)  # engine_least_squares' glm._prepare checks it
     _check_solver(solver, ws_size)
     dt = _float_dtype(X, y)
     # NumPy inputs stay NumPy (padded on the host); JAX ones are cast where they lie. init is
