@@ -105,3 +105,25 @@ def test_path_and_lasso_argument_checks_issue_13():
     with pytest.raises(TypeError, match="max_iter"):
         gradopt.lasso(X, y, 0.1, max_iter="yes")
 
+
+
+@pytest.mark.filterwarnings("ignore:alpha=.*alpha_max")
+def test_tall_path_matches_single_solves_and_sklearn():
+    # n >= 2 p: the engine's Gram form, formed once before the path's scan and its start
+    # X^T grad F carried from the certificate; each point of the warm-started path must equal
+    # its own cold-started solve, with an intercept (the Gram of centred columns) and an
+    # elastic net, on badly scaled columns
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 30)) * np.logspace(-1, 1, 30) + 2.0
+    y = X[:, :5] @ rng.standard_normal(5) + 0.1 * rng.standard_normal(200) + 4.0
+    path = gradopt.lasso_path(X, y, n_alphas=6, eps=1e-2, l1_ratio=0.7, fit_intercept=True,
+                              tol=1e-12)
+    assert bool(np.all(path.converged))
+    for k, a in enumerate(path.alphas):
+        one = gradopt.elastic_net(X, y, float(a), 0.7, fit_intercept=True, tol=1e-12)
+        scale = max(np.abs(one.coef).max(), 1e-12)
+        np.testing.assert_allclose(path.coefs[k], one.coef, atol=1e-6 * scale)
+        np.testing.assert_allclose(path.intercepts[k], one.intercept, atol=1e-6 * abs(y).max())
+    Xc, yc = X - X.mean(0), y - y.mean()
+    _, coefs, _ = enet_path(Xc, yc, l1_ratio=0.7, alphas=path.alphas, tol=1e-12, max_iter=100_000)
+    np.testing.assert_allclose(path.coefs, coefs.T, atol=1e-4 * np.abs(coefs).max())

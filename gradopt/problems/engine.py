@@ -162,6 +162,8 @@ class Certificate(NamedTuple):
     kkt: jax.Array  # largest block (and intercept) violation
     dist: jax.Array  # (nb,) violation of each block (-inf for padding blocks)
     unorm: jax.Array  # ||grad F(Z)||_2, for the rounding floor of kkt
+    XTu: Any  # (p, k) X^T grad F(Z), the coefficients' gradient (the Gram form's start);
+    # None in a returned Solution
 
 
 class Solution(NamedTuple):
@@ -171,6 +173,18 @@ class Solution(NamedTuple):
     status: jax.Array
     p0: jax.Array  # objective of the null model (the gap's scale)
     n_epochs: jax.Array  # coordinate-descent epochs, all outer iterations together
+
+
+class Setup(NamedTuple):
+    """What a solve computes from the data alone (:func:`setup`), the same for every penalty
+    and start: a path computes it once, before its scan, for all its solves."""
+
+    null_b: jax.Array  # (k,) the null model's intercept (0 without one)
+    p0: jax.Array  # the null model's objective: the gap's scale
+    kkt0: jax.Array  # the null model's largest |X^T grad F|: the KKT measure's scale
+    xnorm: jax.Array  # sqrt(max_j ||x_j||^2 n): the rounding floor's scale
+    fixed: Any  # (L, Lb, mu) of a bounded-curvature datafit on one device, else None
+    gram: Any  # the Gram form's Hessian when formed here, else None (formed when it pays)
 
 
 class _Outer(NamedTuple):
@@ -265,14 +279,13 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> C
     P = datafit.value(data.y, it.Z, data.mask) + penalty_value(penalty, data, it.W)
     gap = jnp.asarray(jnp.inf, P.dtype)
     if datafit.has_conjugate:
-        if centred:
-            u, XTu = uc, XTuc
-        ratio = jnp.max(_blocks(penalty.block_dual_ratio, data, -XTu))
+        ud, XTud = (uc, XTuc) if centred else (u, XTu)
+        ratio = jnp.max(_blocks(penalty.block_dual_ratio, data, -XTud))
         s = jnp.where(ratio > 1.0, 1.0 / ratio, 1.0)
-        conj = jnp.sum(_blocks(penalty.block_conjugate, data, -s * XTu))
-        D = datafit.dual_value(data.y, s * u, data.mask) - conj
+        conj = jnp.sum(_blocks(penalty.block_conjugate, data, -s * XTud))
+        D = datafit.dual_value(data.y, s * ud, data.mask) - conj
         gap = jnp.where(jnp.isfinite(D), jnp.maximum(P - D, 0.0), jnp.inf)
-    return Certificate(P, gap, kkt, dist, jnp.sqrt(jnp.sum(u * u)))
+    return Certificate(P, gap, kkt, dist, jnp.sqrt(jnp.sum(u * u)), XTu)
 
 
 def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool):
@@ -464,6 +477,13 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
         mu = jnp.zeros_like(sq)
     per_block = jnp.sum(jnp.where(data.valid, sq[data.idx], 0.0), axis=1)
     return per_block, H, mu
+
+
+def _gram(data: Data, h, mu, fit_intercept: bool):
+    """``X_c diag(h) X_c^T`` with ``X_c = XT - mu`` (centred for an intercept): the Gram
+    form's Hessian."""
+    XC = data.XT - mu[:, None] if fit_intercept else data.XT
+    return dot(XC * h, XC.T)
 
 
 # --------------------------------------------------------------------------- #
@@ -912,11 +932,13 @@ def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
 
 
 def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
-                         fixed, gram, tol_in, max_epochs, fit_intercept: bool,
+                         fixed, gram, XTu, tol_in, max_epochs, fit_intercept: bool,
                          newton: bool = True):
     """:func:`_inner_gram` on the working set ``ws`` (singleton blocks), with the block of the
     full Hessian ``gram`` it reads; ``X`` is not copied: the coefficient gradient at the
-    start and the move of ``Z`` at the end are products with the full ``XT``."""
+    start is the certificate's ``XTu = X^T grad F(Z)``, centred here for an intercept
+    (``X_c^T grad F`` does not change under the intercept's exact step), and the move of
+    ``Z`` at the end is a product with ``XT``."""
     L_all, Lb, mu_all = fixed
     valid, rows, at = _working_set_rows(data, ws)  # singleton blocks: one row each
     pen = jax.tree_util.tree_map(lambda a: a[at], penalty)
@@ -925,14 +947,13 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
     W_sub = jnp.where(valid[:, None], start.W[at], 0.0)
     H = jnp.where(valid[:, None] & valid[None, :], gram[at][:, at], 0.0)
     b, Z = start.b, start.Z
-    if fit_intercept:  # on centred columns the intercept's step is exact once
-        db = -jnp.sum(_model_grad(datafit, data, model, Z), axis=0) / jnp.maximum(
-            Lb, jnp.finfo(Lb.dtype).tiny)
+    q_all = XTu
+    if fit_intercept:  # on centred columns the intercept's step is exact once, and
+        # X_c^T grad F(Z) = X^T u - mu sum(u) is the same before and after it
+        sum_u = jnp.sum(_model_grad(datafit, data, model, Z), axis=0)
+        db = -sum_u / jnp.maximum(Lb, jnp.finfo(Lb.dtype).tiny)
         b, Z = b + db, Z + db
-    G = _model_grad(datafit, data, model, Z)
-    q_all = dot(data.XT, G)
-    if fit_intercept:  # centred columns
-        q_all = q_all - mu_all[:, None] * jnp.sum(G, axis=0)
+        q_all = q_all - mu_all[:, None] * sum_u
     q0 = jnp.where(valid[:, None], q_all[at], 0.0)
     L = jnp.where(valid, L_all[at], 0.0)  # singleton blocks: block j is row idx[j]
     W, epochs = _inner_gram(pen, sub, H, q0, W_sub, size, L, tol_in, max_epochs, newton)
@@ -1026,44 +1047,17 @@ def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
     return lax.fori_loop(0, steps, step, b)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
-def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
-          fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
-          newton: bool = True) -> Solution:
-    """Solve the padded problem from ``W0`` (intercept: the null model's); see the module
-    docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``.
-    ``columns``: ``data.XT``'s features are sharded (:class:`Columns`). ``newton``: try
-    active-set Newton steps in the inner loop (:func:`_active_set_newton`); callers turn
-    them off under ``jax.vmap``, where ``lax.cond`` evaluates both branches at every
-    epoch."""
-    run = functools.partial(_solve, fit_intercept=fit_intercept, ws_min=ws_min, columns=columns,
-                            newton=newton)
-    if columns is not None and columns.mesh is not None:
-        run = replicated_outputs(run, columns.mesh)
-    return run(datafit, penalty, data, W0, tol, max_iter, max_epochs)
-
-
-def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_intercept: bool,
-           ws_min: int, columns: Columns | None, newton: bool = True) -> Solution:
-    dtype = data.XT.dtype
-    tol = jnp.asarray(tol, dtype)
-    has_gap = datafit.stop_on_gap
-
-    def predict(W, b):
-        return predictions(data.XT, W) + b
-
+def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = None,
+          form_gram: bool = False) -> Setup:
+    """:class:`Setup` of a solve on ``data``; with ``form_gram`` and ``columns.gram`` the
+    Gram form's Hessian too (a path's solves then run in the Gram form from their first
+    outer iteration)."""
     null_b = _null_intercept(datafit, data, fit_intercept)
     null_Z = jnp.zeros_like(data.y) + null_b  # X 0 + b
     p0 = datafit.value(data.y, null_Z, data.mask)
     kkt0 = jnp.maximum(jnp.max(jnp.abs(dot(data.XT, datafit.gradient(data.y, null_Z, data.mask)))),
-                       jnp.finfo(dtype).tiny)
+                       jnp.finfo(data.XT.dtype).tiny)
     xnorm = jnp.sqrt(jnp.max(jnp.sum(data.XT * data.XT, axis=1)) * data.XT.shape[1])
-
-    # a warm start whose objective is not finite (overflow) is replaced by the null model
-    Z = predict(W0, null_b)
-    finite = jnp.isfinite(datafit.value(data.y, Z, data.mask) + penalty_value(penalty, data, W0))
-    start = Iterate(jnp.where(finite, W0, 0.0), null_b, jnp.where(finite, Z, null_Z))
-
     # bounded-curvature datafits: the Lipschitz constants do not change (one pass over X)
     # (feature-sharded data: computed on each gathered working set instead)
     null_model = _model(datafit, data, null_Z)
@@ -1071,17 +1065,64 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     fixed = None if datafit.newton or not one_device else _curvatures(
         datafit, data, null_model, fit_intercept)
     gram = None
+    if form_gram and columns is not None and columns.gram:
+        gram = _gram(data, _hessian_weights(datafit, data, null_model), fixed[2], fit_intercept)
+    return Setup(null_b, p0, kkt0, xnorm, fixed, gram)
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
+def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
+          fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
+          newton: bool = True, prepared: Setup | None = None, XW0=None) -> Solution:
+    """Solve the padded problem from ``W0`` (intercept: the null model's); see the module
+    docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``.
+    ``columns``: ``data.XT``'s features are sharded (:class:`Columns`). ``newton``: try
+    active-set Newton steps in the inner loop (:func:`_active_set_newton`); callers turn
+    them off under ``jax.vmap``, where ``lax.cond`` evaluates both branches at every
+    epoch. ``prepared``: :func:`setup` of ``data``, computed by the caller (a path, once for
+    all its solves); ``XW0``: ``X W0`` where the caller has it (a path: from the previous
+    solution), else a product with ``XT``. Neither on feature-sharded data."""
+    run = functools.partial(_solve, fit_intercept=fit_intercept, ws_min=ws_min, columns=columns,
+                            newton=newton, prepared=prepared, XW0=XW0)
+    if columns is not None and columns.mesh is not None:
+        run = replicated_outputs(run, columns.mesh)
+    return run(datafit, penalty, data, W0, tol, max_iter, max_epochs)
+
+
+def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_intercept: bool,
+           ws_min: int, columns: Columns | None, newton: bool = True,
+           prepared: Setup | None = None, XW0=None) -> Solution:
+    dtype = data.XT.dtype
+    tol = jnp.asarray(tol, dtype)
+    has_gap = datafit.stop_on_gap
+
+    def predict(W, b):
+        return predictions(data.XT, W) + b
+
+    pre = setup(datafit, data, fit_intercept, columns) if prepared is None else prepared
+    null_b, p0, kkt0, xnorm, fixed = pre.null_b, pre.p0, pre.kkt0, pre.xnorm, pre.fixed
+    null_Z = jnp.zeros_like(data.y) + null_b  # X 0 + b
+
+    # a warm start whose objective is not finite (overflow) is replaced by the null model
+    Z = (predictions(data.XT, W0) if XW0 is None else XW0) + null_b
+    finite = jnp.isfinite(datafit.value(data.y, Z, data.mask) + penalty_value(penalty, data, W0))
+    start = Iterate(jnp.where(finite, W0, 0.0), null_b, jnp.where(finite, Z, null_Z))
+
+    gram = None
     if columns is not None and columns.gram:  # the Hessian: formed when it pays
-        hessian = _hessian_weights(datafit, data, null_model)
+        hessian = _hessian_weights(datafit, data, _model(datafit, data, null_Z))
 
         def form_gram():
-            XC = data.XT - fixed[2][:, None] if fit_intercept else data.XT
-            return dot(XC * hessian, XC.T)
+            return _gram(data, hessian, fixed[2], fit_intercept)
 
         # under jax.vmap (newton off) a lax.cond runs both branches: the Gram form at once
         p_rows, zero_steps = data.XT.shape[0], jnp.zeros((), dtype)
-        gram = (_Gram(jnp.zeros((p_rows, p_rows), dtype), jnp.zeros((), bool), zero_steps)
-                if newton else _Gram(form_gram(), jnp.ones((), bool), zero_steps))
+        if pre.gram is not None:
+            gram = _Gram(pre.gram, jnp.ones((), bool), zero_steps)
+        elif newton:
+            gram = _Gram(jnp.zeros((p_rows, p_rows), dtype), jnp.zeros((), bool), zero_steps)
+        else:
+            gram = _Gram(form_gram(), jnp.ones((), bool), zero_steps)
 
     def status_of(cert, n_iter, damping):
         done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)
@@ -1106,7 +1147,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
             ws, size = _working_set(cert, data, s.it.W, nb if W0.shape[1] == 1 else ws_min,
                                     columns, s.n_iter)
             cand, epochs = _inner_gram_gathered(
-                datafit, penalty, data, model, s.it, ws, size, fixed, H,
+                datafit, penalty, data, model, s.it, ws, size, fixed, H, cert.XTu,
                 jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0), max_epochs,
                 fit_intercept, newton)
             return cand, epochs, _Gram(H, jnp.ones((), bool), g.work)
@@ -1167,12 +1208,14 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
     zero = jnp.zeros((), jnp.int32)
     inf = jnp.asarray(jnp.inf, dtype)
-    cert0 = Certificate(inf, inf, inf, jnp.full(data.idx.shape[:1], -jnp.inf, dtype), inf)
+    cert0 = Certificate(inf, inf, inf, jnp.full(data.idx.shape[:1], -jnp.inf, dtype), inf,
+                        jnp.zeros_like(W0))
     s0 = _Outer(start, (start, cert0), zero, jnp.asarray(Status.RUNNING, jnp.int32),
                 jnp.zeros((), dtype), zero, gram)
     s = lax.while_loop(lambda s: s.status == Status.RUNNING, body, s0)
     it, cert = s.last
-    return Solution(it, cert, s.n_iter, s.status, p0, s.epochs)
+    # XTu stays inside: returned, a feature-sharded one would be gathered onto every device
+    return Solution(it, cert._replace(XTu=None), s.n_iter, s.status, p0, s.epochs)
 
 
 # --------------------------------------------------------------------------- #
@@ -1182,13 +1225,15 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
 def solve_differentiable(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
                          fit_intercept: bool, columns: Columns | None = None,
-                         newton: bool = True) -> Solution:
+                         newton: bool = True, prepared: Setup | None = None,
+                         XW0=None) -> Solution:
     """:func:`solve` on the inputs' ``stop_gradient``, with :func:`differentiable`'s
     derivative with respect to ``data`` and ``penalty`` (the start ``W0`` gets none)."""
     if columns is None or columns.mesh is None:
         stopped = lax.stop_gradient((penalty, data, W0))
         sol = solve(datafit, *stopped, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
-                    columns=columns, newton=newton)
+                    columns=columns, newton=newton, prepared=lax.stop_gradient(prepared),
+                    XW0=lax.stop_gradient(XW0))
         return differentiable(datafit, penalty, data, sol, fit_intercept)
 
     def run(penalty, data, W0, tol, max_iter, max_epochs):  # both parts on the same axes

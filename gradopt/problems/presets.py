@@ -207,14 +207,25 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
 @functools.partial(jax.jit, static_argnums=(1, 8, 9), static_argnames=("columns", "newton"))
 def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_intercept,
           differentiable, columns=None, newton=True):
-    """The warm-started scan of solves (``columns``: feature-sharded data, glm's
-    ``_columns``; ``newton``: the engine's active-set Newton steps, off under vmap)."""
-    def step(W, a):
+    """The warm-started scan of solves (``columns``: glm's ``_columns``; ``newton``: the
+    engine's active-set Newton steps, off under vmap). What the solves compute from the
+    data alone (``engine.setup``: scales, curvatures and, in the Gram form, the quadratic
+    datafit's Hessian) is computed once, before the scan; on feature-sharded data (a
+    ``columns.mesh``) each solve computes it inside its own sharding context instead."""
+    prepared = XW0 = None
+    if columns is None or columns.mesh is None:
+        prepared = lax.stop_gradient(engine.setup(datafit, data, fit_intercept, columns,
+                                                  form_gram=True))
+        XW0 = lax.stop_gradient(engine.predictions(data.XT, W0))
+
+    def step(start, a):
+        W, XW = start
         pen = _per_feature(penalty(a), data.XT.shape[0], data.XT.dtype)
         solve = engine.solve_differentiable if differentiable else engine.solve
         sol = solve(datafit, pen, data, W, tol, max_iter, max_epochs, fit_intercept=fit_intercept,
-                    columns=columns, newton=newton)
-        return lax.stop_gradient(sol.iterate.W), sol  # the warm start carries no derivative
+                    columns=columns, newton=newton, prepared=prepared, XW0=XW)
+        it = lax.stop_gradient(sol.iterate)  # the warm start carries no derivative
+        return (it.W, None if XW is None else it.Z - it.b), sol
 
-    _, sols = lax.scan(step, W0, alphas)
+    _, sols = lax.scan(step, (W0, XW0), alphas)
     return sols
