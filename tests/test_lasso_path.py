@@ -127,3 +127,24 @@ def test_tall_path_matches_single_solves_and_sklearn():
     Xc, yc = X - X.mean(0), y - y.mean()
     _, coefs, _ = enet_path(Xc, yc, l1_ratio=0.7, alphas=path.alphas, tol=1e-12, max_iter=100_000)
     np.testing.assert_allclose(path.coefs, coefs.T, atol=1e-4 * np.abs(coefs).max())
+
+
+@pytest.mark.filterwarnings("ignore:alpha=.*alpha_max")
+def test_tall_multitask_path_matches_single_solves():
+    # a multitask path in the Gram form (two tasks, an intercept): its certificates are
+    # computed from the Gram matrix (X^T u = H W - X_c^T y / n), which must stop where the
+    # residual's own certificate stops; each point equals its cold-started multitask_lasso
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((160, 24)) * np.logspace(-0.5, 0.5, 24) + 1.0
+    Y = X[:, :3] @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((160, 2)) + 2.0
+    amax = np.max(np.linalg.norm((X - X.mean(0)).T @ (Y - Y.mean(0)), axis=1)) / 160
+    alphas = amax * np.array([0.5, 0.2, 0.05, 0.01])
+    path = gradopt.glm_path(X, Y, gradopt.datafits.quadratic(),
+                            lambda a: gradopt.prox.group_l2(a, axis=1), alphas,
+                            fit_intercept=True, tol=1e-10)
+    assert bool(np.all(path.converged))
+    for k, a in enumerate(alphas):
+        one = gradopt.multitask_lasso(X, Y, float(a), fit_intercept=True, tol=1e-12)
+        np.testing.assert_allclose(path.coefs[k], one.coef, atol=1e-6 * np.abs(one.coef).max())
+        np.testing.assert_allclose(path.intercepts[k], one.intercept, atol=1e-6 * abs(Y).max())
+        assert float(path.objectives[k]) <= float(one.objective) + 1e-10 * float(one.objective)

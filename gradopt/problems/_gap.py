@@ -20,9 +20,9 @@ take the better of ``mu = 1`` (the dual optimum at the primal optimum) and the
 lasso-style ``mu``. Any ``mu`` gives a lower bound ``D <= P*``, so
 ``gap = P(w) - D >= P(w) - P*`` is a certificate.
 
-Two forms of the same formulas are provided: one from the residual (``X`` and
-``y`` explicit) and one from Gram quantities ``G = X^T X / n``, ``c = X^T y / n``,
-``yy = y.y / n`` (using ``r.y/n = yy - c.w`` and ``||r||^2/n = yy - w.(c + g)``).
+:func:`_dual_from_scalars` takes the three numbers it needs (``r.y/n``,
+``||r||^2/n`` and ``|g|``); ``gradopt.lasso_duality_gap`` and
+``elastic_net_duality_gap`` compute them from the residual.
 """
 
 from __future__ import annotations
@@ -54,32 +54,3 @@ def _dual_from_scalars(A, B, gabs, a1, a2):
     d_l = dual(mu_l)
     d_1 = jnp.where(a2 > 0, dual(jnp.ones_like(A)), -jnp.inf)
     return jnp.maximum(d_l, d_1)
-
-
-def primal_dual_gap_residual(X, y, w, a1, a2):
-    """``(P, D, gap)`` from the explicit residual ``r = y - X w`` (``X`` centered if needed)."""
-    n = y.shape[0]
-    r = y - X @ w
-    g = (r @ X) / n
-    A = (r @ y) / n
-    B = (r @ r) / n
-    P = 0.5 * B + a1 * jnp.sum(jnp.abs(w)) + 0.5 * a2 * (w @ w)
-    D = _dual_from_scalars(A, B, jnp.abs(g), a1, a2)
-    return P, D, jnp.maximum(P - D, 0.0)
-
-
-def primal_dual_gap_gram(w, g, c, yy, a1, a2, gabs_outside=None):
-    """``(P, D, gap)`` from Gram quantities; ``g = c - G w`` maintained by the caller.
-
-    ``gabs_outside`` (optional) holds ``|X_j^T r / n|`` of features outside the
-    set described by ``w, g, c`` (whose coefficients are zero), to get the gap of
-    the full problem from a working set.
-    """
-    A = yy - c @ w
-    B = yy - w @ (c + g)
-    P = 0.5 * B + a1 * jnp.sum(jnp.abs(w)) + 0.5 * a2 * (w @ w)
-    gabs = jnp.abs(g)
-    if gabs_outside is not None:
-        gabs = jnp.concatenate([gabs, gabs_outside])
-    D = _dual_from_scalars(A, B, gabs, a1, a2)
-    return P, D, jnp.maximum(P - D, 0.0)

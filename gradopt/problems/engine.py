@@ -185,6 +185,7 @@ class Setup(NamedTuple):
     xnorm: jax.Array  # sqrt(max_j ||x_j||^2 n): the rounding floor's scale
     fixed: Any  # (L, Lb, mu) of a bounded-curvature datafit on one device, else None
     gram: Any  # the Gram form's Hessian when formed here, else None (formed when it pays)
+    XTy: Any  # with ``gram``: X_c diag(h) y, the Gram certificate's constant (else None)
 
 
 class _Outer(NamedTuple):
@@ -203,6 +204,7 @@ class _Gram(NamedTuple):
     residual form took before."""
 
     H: jax.Array  # (p, p); zeros until ``ready``
+    XTy: jax.Array  # (p, k) X_c^T diag(h) y, the Gram certificate's constant; zeros until ``ready``
     ready: jax.Array  # bool
     work: jax.Array  # coordinate steps of the residual form so far (a float: no overflow)
 
@@ -261,16 +263,35 @@ def penalty_value(penalty, data: Data, W):
     return jnp.sum(_blocks(penalty.block_value, data, W))
 
 
-def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool) -> Certificate:
-    """Objective, duality gap and per-block optimality violations at ``it``."""
+def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool,
+            gram=None) -> Certificate:
+    """Objective, duality gap and per-block optimality violations at ``it``.
+
+    ``gram = (H, XTy, mu, ready)``, the quadratic datafit's Gram form (:func:`_gram`):
+    where ``ready`` (None: always), ``X^T u`` is ``H W - XTy`` (``X_c^T`` of the centred
+    residual ``X_c W - y_c``, over ``n``), plus ``mu sum(u)`` for the uncentred one, with
+    no pass over ``X``; everything else comes from ``it.Z`` as without it."""
     u = datafit.gradient(data.y, it.Z, data.mask)
     k = u.shape[1]
     centred = datafit.has_conjugate and fit_intercept
-    if centred:  # the dual point centred for the intercept: X^T of both in one pass over X
+    if centred:
         uc = datafit.center_dual(data.y, u, data.mask)
-        XTu, XTuc = jnp.split(dot(data.XT, jnp.concatenate([u, uc], axis=1)), [k], axis=1)
-    else:
+
+    def by_pass():  # the dual point centred for the intercept: X^T of both in one pass over X
+        if centred:
+            return tuple(jnp.split(dot(data.XT, jnp.concatenate([u, uc], axis=1)), [k], axis=1))
         XTu = dot(data.XT, u)
+        return XTu, XTu
+
+    def by_gram():
+        XTuc = dot(H, it.W) - XTy
+        return (XTuc + mu[:, None] * jnp.sum(u, axis=0) if fit_intercept else XTuc), XTuc
+
+    if gram is None:
+        XTu, XTuc = by_pass()
+    else:
+        H, XTy, mu, ready = gram
+        XTu, XTuc = by_gram() if ready is None else lax.cond(ready, by_gram, by_pass)
     real = jnp.any(data.valid, axis=1)
     dist = jnp.where(real, _blocks(penalty.block_dist, data, it.W, XTu), -jnp.inf)
     kkt = jnp.max(dist)
@@ -480,10 +501,11 @@ def _curvatures(datafit, data: Data, model: _Model, fit_intercept: bool):
 
 
 def _gram(data: Data, h, mu, fit_intercept: bool):
-    """``X_c diag(h) X_c^T`` with ``X_c = XT - mu`` (centred for an intercept): the Gram
-    form's Hessian."""
+    """``(X_c diag(h) X_c^T, X_c diag(h) y)`` with ``X_c = XT - mu`` (centred for an
+    intercept): the Gram form's Hessian and its certificate's constant (:func:`certify`)."""
     XC = data.XT - mu[:, None] if fit_intercept else data.XT
-    return dot(XC * h, XC.T)
+    XCh = XC * h
+    return dot(XCh, XC.T), dot(XCh, data.y)
 
 
 # --------------------------------------------------------------------------- #
@@ -1064,10 +1086,11 @@ def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = No
     one_device = columns is None or columns.mesh is None
     fixed = None if datafit.newton or not one_device else _curvatures(
         datafit, data, null_model, fit_intercept)
-    gram = None
+    gram = XTy = None
     if form_gram and columns is not None and columns.gram:
-        gram = _gram(data, _hessian_weights(datafit, data, null_model), fixed[2], fit_intercept)
-    return Setup(null_b, p0, kkt0, xnorm, fixed, gram)
+        gram, XTy = _gram(data, _hessian_weights(datafit, data, null_model), fixed[2],
+                          fit_intercept)
+    return Setup(null_b, p0, kkt0, xnorm, fixed, gram, XTy)
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
@@ -1117,12 +1140,24 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
         # under jax.vmap (newton off) a lax.cond runs both branches: the Gram form at once
         p_rows, zero_steps = data.XT.shape[0], jnp.zeros((), dtype)
+        yes, no = jnp.ones((), bool), jnp.zeros((), bool)
         if pre.gram is not None:
-            gram = _Gram(pre.gram, jnp.ones((), bool), zero_steps)
+            gram = _Gram(pre.gram, pre.XTy, yes, zero_steps)
         elif newton:
-            gram = _Gram(jnp.zeros((p_rows, p_rows), dtype), jnp.zeros((), bool), zero_steps)
+            gram = _Gram(jnp.zeros((p_rows, p_rows), dtype), jnp.zeros_like(W0), no, zero_steps)
         else:
-            gram = _Gram(form_gram(), jnp.ones((), bool), zero_steps)
+            gram = _Gram(*form_gram(), yes, zero_steps)
+    # once the Gram is formed, certificates take X^T u from it, without a pass over X; in
+    # float64 only: H W - X^T y cancels where the residual is small (docs/glm.md)
+    gram_certificate = gram is not None and jnp.finfo(dtype).bits == 64
+    always = pre.gram is not None or not newton  # formed before the loop
+
+    def certificate(s: _Outer) -> Certificate:
+        g = s.gram
+        if not gram_certificate:
+            return certify(datafit, penalty, data, s.it, fit_intercept)
+        return certify(datafit, penalty, data, s.it, fit_intercept,
+                       (g.H, g.XTy, fixed[2], None if always else g.ready))
 
     def status_of(cert, n_iter, damping):
         done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)
@@ -1143,14 +1178,15 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         g, nb = s.gram, data.idx.shape[0]
 
         def by_gram(_):
-            H = lax.cond(g.ready, lambda: g.H, form_gram) if newton else g.H
+            H, XTy = lax.cond(g.ready, lambda: (g.H, g.XTy), form_gram) if newton else (g.H,
+                                                                                          g.XTy)
             ws, size = _working_set(cert, data, s.it.W, nb if W0.shape[1] == 1 else ws_min,
                                     columns, s.n_iter)
             cand, epochs = _inner_gram_gathered(
                 datafit, penalty, data, model, s.it, ws, size, fixed, H, cert.XTu,
                 jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0), max_epochs,
                 fit_intercept, newton)
-            return cand, epochs, _Gram(H, jnp.ones((), bool), g.work)
+            return cand, epochs, _Gram(H, XTy, jnp.ones((), bool), g.work)
 
         def by_residual(_):
             ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
@@ -1196,7 +1232,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
     def body(s: _Outer) -> _Outer:
         # certify the current point; stop, or take one working-set / Newton step
-        cert = certify(datafit, penalty, data, s.it, fit_intercept)
+        cert = certificate(s)
         status = status_of(cert, s.n_iter, s.damping)
         ok = jnp.isfinite(cert.objective)  # else: report the last finite point
         last = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), (s.it, cert), s.last)
