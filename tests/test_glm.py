@@ -290,6 +290,15 @@ def test_warm_starts_from_far_away():
     res = gradopt.sparse_logistic(X, yl, 0.02, init=np.full(20, 1000.0), tol=1e-8)
     ref = gradopt.sparse_logistic(X, yl, 0.02, tol=1e-8)
     assert bool(res.converged) and float(res.objective) <= float(ref.objective) + 1e-7
+    # losses that grow linearly never overflow: far starts stalled (MAX_STEPS) until starts
+    # worse than the null model were replaced by it
+    for scale in (1e4, 1e10, -1e200):
+        res = gradopt.sparse_logistic(X, yl, 0.02, init=np.full(20, scale), tol=1e-8)
+        assert bool(res.converged) and float(res.objective) <= float(ref.objective) + 1e-7
+    huber = gradopt.huber_regression(X, y, 0.05, tol=1e-8)
+    for scale in (1e5, -1e12):
+        res = gradopt.huber_regression(X, y, 0.05, init=np.full(20, scale), tol=1e-8)
+        assert bool(res.converged) and float(res.objective) <= float(huber.objective) + 1e-7
 
 
 def test_line_search_never_increases_the_objective():

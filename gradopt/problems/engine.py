@@ -1126,10 +1126,15 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     null_b, p0, kkt0, xnorm, fixed = pre.null_b, pre.p0, pre.kkt0, pre.xnorm, pre.fixed
     null_Z = jnp.zeros_like(data.y) + null_b  # X 0 + b
 
-    # a warm start whose objective is not finite (overflow) is replaced by the null model
+    # a warm start worse than the null model is replaced by it: one whose objective
+    # overflows, or a far start of a datafit whose loss grows linearly (logistic, Huber),
+    # where Newton steps on the flat, saturated model barely move (a path's warm starts are
+    # never worse: P_alpha(w_prev) <= P_prev(w_prev) <= P(0))
     Z = (predictions(data.XT, W0) if XW0 is None else XW0) + null_b
-    finite = jnp.isfinite(datafit.value(data.y, Z, data.mask) + penalty_value(penalty, data, W0))
-    start = Iterate(jnp.where(finite, W0, 0.0), null_b, jnp.where(finite, Z, null_Z))
+    P_start = datafit.value(data.y, Z, data.mask) + penalty_value(penalty, data, W0)
+    P_null = p0 + penalty_value(penalty, data, jnp.zeros_like(W0))
+    keep = jnp.isfinite(P_start) & ~(P_start > P_null)
+    start = Iterate(jnp.where(keep, W0, 0.0), null_b, jnp.where(keep, Z, null_Z))
 
     gram = None
     if columns is not None and columns.gram:  # the Hessian: formed when it pays
