@@ -23,8 +23,6 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-
-
 import pytest  # noqa: E402
 
 _MAPS = "/proc/self/maps"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
-from sklearn.linear_model import enet_path, lasso_path
+from sklearn.linear_model import MultiTaskLasso, enet_path, lasso_path
 
 import gradopt
 
@@ -106,7 +106,6 @@ def test_path_and_lasso_argument_checks_issue_13():
         gradopt.lasso(X, y, 0.1, max_iter="yes")
 
 
-
 @pytest.mark.filterwarnings("ignore:alpha=.*alpha_max")
 def test_tall_path_matches_single_solves_and_sklearn():
     # n >= 2 p: the engine's Gram form, formed once before the path's scan and its start
@@ -133,7 +132,8 @@ def test_tall_path_matches_single_solves_and_sklearn():
 def test_tall_multitask_path_matches_single_solves():
     # a multitask path in the Gram form (two tasks, an intercept): its certificates are
     # computed from the Gram matrix (X^T u = H W - X_c^T y / n), which must stop where the
-    # residual's own certificate stops; each point equals its cold-started multitask_lasso
+    # residual's own certificate stops; each point equals scikit-learn's MultiTaskLasso (the
+    # same objective) and its own cold-started multitask_lasso
     rng = np.random.default_rng(5)
     X = rng.standard_normal((160, 24)) * np.logspace(-0.5, 0.5, 24) + 1.0
     Y = X[:, :3] @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((160, 2)) + 2.0
@@ -148,3 +148,6 @@ def test_tall_multitask_path_matches_single_solves():
         np.testing.assert_allclose(path.coefs[k], one.coef, atol=1e-6 * np.abs(one.coef).max())
         np.testing.assert_allclose(path.intercepts[k], one.intercept, atol=1e-6 * abs(Y).max())
         assert float(path.objectives[k]) <= float(one.objective) + 1e-10 * float(one.objective)
+        sk = MultiTaskLasso(alpha=float(a), tol=1e-12, max_iter=100_000).fit(X, Y)
+        np.testing.assert_allclose(path.coefs[k], sk.coef_.T, atol=1e-5 * np.abs(sk.coef_).max())
+        np.testing.assert_allclose(path.intercepts[k], sk.intercept_, atol=1e-5 * abs(Y).max())

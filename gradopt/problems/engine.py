@@ -1098,7 +1098,8 @@ def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
           fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
           newton: bool = True, prepared: Setup | None = None, XW0=None) -> Solution:
     """Solve the padded problem from ``W0`` (intercept: the null model's); see the module
-    docstring. A start whose objective is not finite (overflow) is replaced by ``W = 0``.
+    docstring. A start worse than the null model (an overflow, a far start of a
+    linearly growing loss) is replaced by ``W = 0``.
     ``columns``: ``data.XT``'s features are sharded (:class:`Columns`). ``newton``: try
     active-set Newton steps in the inner loop (:func:`_active_set_newton`); callers turn
     them off under ``jax.vmap``, where ``lax.cond`` evaluates both branches at every
@@ -1118,9 +1119,6 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     dtype = data.XT.dtype
     tol = jnp.asarray(tol, dtype)
     has_gap = datafit.stop_on_gap
-
-    def predict(W, b):
-        return predictions(data.XT, W) + b
 
     pre = setup(datafit, data, fit_intercept, columns) if prepared is None else prepared
     null_b, p0, kkt0, xnorm, fixed = pre.null_b, pre.p0, pre.kkt0, pre.xnorm, pre.fixed
