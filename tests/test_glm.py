@@ -323,6 +323,27 @@ def test_highly_correlated_designs_converge(rho):
     assert float(res.duality_gap) <= 1e-6 * float(0.5 * np.mean(y**2))
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_elastic_net_on_a_nearly_singular_toeplitz_design_converges(seed):
+    # rho = 0.99: every epoch's largest step passed the inner tolerance, so each outer
+    # iteration ran one epoch, never extrapolated, and stopped at max_iter (MAX_STEPS)
+    n, p = 40, 80
+    cov = 0.99 ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
+    X = np.random.default_rng(seed).standard_normal((n, p)) @ np.linalg.cholesky(cov).T
+    w = np.zeros(p)
+    w[::20] = 1.0
+    y = X @ w + 0.1 * np.random.default_rng(seed + 1).standard_normal(n)
+    alpha = 0.1 * np.max(np.abs(X.T @ y)) / (n * 0.5)
+    for res in (gradopt.elastic_net(X, y, alpha, 0.5),
+                gradopt.glm(X, y, datafits.quadratic(), prox.elastic_net(alpha, 0.5))):
+        assert int(res.status) == int(gradopt.Status.CONVERGED)
+        ref = ElasticNet(alpha=alpha, l1_ratio=0.5, fit_intercept=False, tol=1e-14,
+                         max_iter=10**6).fit(X, y)
+        P_ref = _objective(datafits.quadratic(), prox.elastic_net(alpha, 0.5), X, y,
+                           ref.coef_, 0.0)
+        assert float(res.objective) - P_ref <= float(res.duality_gap) + 1e-12
+
+
 def test_constant_zero_and_duplicated_columns():
     X, y = _data(40, 16, seed=17)
     X = np.column_stack([X, np.zeros(40), np.full(40, 3.0), X[:, 0], X[:, 0]])

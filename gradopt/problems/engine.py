@@ -923,7 +923,11 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     clock = _NewtonClock(jnp.asarray(jnp.inf, dtype), -one, one, 0 * one)
     s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
                 jnp.asarray(jnp.inf, dtype), hist, clock)
-    s = lax.while_loop(lambda s: (s.epoch < max_epochs) & (s.change > tol_in), epoch, s0)
+    # at least one extrapolation per inner solve: a slow problem whose every epoch moves
+    # less than ``tol_in`` would otherwise run one epoch per outer iteration, never
+    # extrapolate, and stall (docs/glm.md, "Inner solves")
+    s = lax.while_loop(lambda s: (s.epoch < max_epochs)
+                       & ((s.change > tol_in) | (s.epoch <= ANDERSON_M)), epoch, s0)
     return s.it, s.epoch
 
 
