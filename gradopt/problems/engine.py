@@ -195,6 +195,7 @@ class _Outer(NamedTuple):
     status: jax.Array
     damping: jax.Array  # Levenberg-Marquardt term of the Newton model (inf: give up)
     epochs: jax.Array  # coordinate-descent epochs so far
+    slow: jax.Array  # an inner solve stopped after one epoch: later ones extrapolate
     gram: Any = None  # _Gram where the Gram form is allowed
 
 
@@ -826,7 +827,11 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs,
 
 def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size, L, Lb, mu,
            tol_in, max_epochs, fit_intercept: bool,
-           newton: bool = True, contiguous: bool = False) -> tuple[Iterate, jax.Array]:
+           newton: bool = True, contiguous: bool = False,
+           slow=False) -> tuple[Iterate, jax.Array]:
+    """Coordinate descent on the working set ``ws`` until an epoch's largest step is at
+    most ``tol_in`` (or ``max_epochs``); with ``slow`` (traced), not before the first
+    Anderson extrapolation (``_Outer.slow``)."""
     g = data.idx.shape[1]
     tiny = jnp.finfo(data.XT.dtype).tiny
     # active-set Newton steps (static): singleton blocks, one task, a penalty smooth on its
@@ -923,11 +928,9 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     clock = _NewtonClock(jnp.asarray(jnp.inf, dtype), -one, one, 0 * one)
     s0 = _Inner(start, _model_grad(datafit, data, model, start.Z), jnp.zeros((), jnp.int32),
                 jnp.asarray(jnp.inf, dtype), hist, clock)
-    # at least one extrapolation per inner solve: a slow problem whose every epoch moves
-    # less than ``tol_in`` would otherwise run one epoch per outer iteration, never
-    # extrapolate, and stall (docs/glm.md, "Inner solves")
+    min_epochs = jnp.where(slow, ANDERSON_M + 1, 1)
     s = lax.while_loop(lambda s: (s.epoch < max_epochs)
-                       & ((s.change > tol_in) | (s.epoch <= ANDERSON_M)), epoch, s0)
+                       & ((s.change > tol_in) | (s.epoch < min_epochs)), epoch, s0)
     return s.it, s.epoch
 
 
@@ -993,7 +996,7 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
 
 def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
                     capacity: int, tol_in, max_epochs, fit_intercept: bool, newton: bool,
-                    fixed=None):
+                    fixed=None, slow=False):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
     coefficients written back to ``W``. ``fixed``: the full problem's ``(L, Lb, mu)`` (a
     bounded-curvature datafit on one device), gathered instead of recomputed."""
@@ -1006,7 +1009,8 @@ def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate,
         Lb, mu = fixed[1], jnp.where(rows < p, fixed[2][jnp.minimum(rows, p - 1)], 0.0)
     blocks = jnp.arange(capacity, dtype=jnp.int32)
     cand, epochs = _inner(datafit, pen, sub, model, start._replace(W=W_sub), blocks, size, L, Lb,
-                          mu, tol_in, max_epochs, fit_intercept, newton, contiguous=True)
+                          mu, tol_in, max_epochs, fit_intercept, newton, contiguous=True,
+                          slow=slow)
     return cand._replace(W=start.W.at[rows].set(cand.W, mode="drop")), epochs
 
 
@@ -1198,7 +1202,8 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         def by_residual(_):
             ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, *fixed,
-                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, False)
+                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, False,
+                                  slow=s.slow)
             return cand, epochs, g._replace(work=g.work + epochs.astype(dtype) * size)
 
         if not newton:
@@ -1215,12 +1220,14 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
                                            columns.capacity, INNER_RATIO * cert.kkt,
-                                           max_epochs, fit_intercept, newton, fixed)
+                                           max_epochs, fit_intercept, newton, fixed,
+                                           slow=s.slow)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton
                          else fixed)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
-                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, newton)
+                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, newton,
+                                  slow=s.slow)
         if not datafit.newton:  # steps of length 1/L_b already decrease F + G
             return cand, s.damping, epochs, s.gram
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
@@ -1246,15 +1253,21 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         running = status == Status.RUNNING
         it, damping, epochs, gram = lax.cond(
             running, step, lambda s, c: (s.it, s.damping, zero, s.gram), s, cert)
+        # an inner solve that stops after one epoch, with the outer loop still running, has
+        # a tolerance too loose for its epochs to extrapolate; on a slow problem that
+        # repeats at every outer iteration, which never extrapolates and stalls (an
+        # elastic net on a Toeplitz rho = 0.99 design: docs/glm.md), so from then on each
+        # inner solve runs to its first extrapolation
+        slow = s.slow | (running & (epochs == 1))
         return _Outer(it, last, s.n_iter + running.astype(jnp.int32), status, damping,
-                      s.epochs + epochs, gram)
+                      s.epochs + epochs, slow, gram)
 
     zero = jnp.zeros((), jnp.int32)
     inf = jnp.asarray(jnp.inf, dtype)
     cert0 = Certificate(inf, inf, inf, jnp.full(data.idx.shape[:1], -jnp.inf, dtype), inf,
                         jnp.zeros_like(W0))
     s0 = _Outer(start, (start, cert0), zero, jnp.asarray(Status.RUNNING, jnp.int32),
-                jnp.zeros((), dtype), zero, gram)
+                jnp.zeros((), dtype), zero, jnp.zeros((), bool), gram)
     s = lax.while_loop(lambda s: s.status == Status.RUNNING, body, s0)
     it, cert = s.last
     # XTu stays inside: returned, a feature-sharded one would be gathered onto every device
