@@ -414,7 +414,8 @@ def test_diverged_accelerated_method_reports_its_last_finite_iterate():
 
 @pytest.mark.parametrize("penalty", [None, gradopt.prox.l1(1.0)])
 def test_huge_finite_gradient_is_neither_divergence_nor_convergence(penalty):
-    """``||grad||²`` overflows float32 at ``||grad|| > 1.8e19``: the loop tests entries instead."""
+    """``||grad||²`` overflows float32 at ``||grad|| > 1.8e19``: an ``inf`` sum is not divergence,
+    an infinite entry (``inf * 0`` is NaN in the sum) is."""
     f = lambda x: jnp.sum(1e25 * x + 0.5 * x * x)  # gradient 1e25 + x, finite
     res = gradopt.minimize(f, jnp.zeros(3, jnp.float32), gradopt.descent(1e-30), max_steps=2,
                            penalty=penalty)

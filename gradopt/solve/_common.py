@@ -61,21 +61,22 @@ def tree_all_finite(tree: Any) -> jax.Array:
 def squared_norm_and_finite(grad: Any, params: Any) -> tuple[jax.Array, jax.Array]:
     """``(||grad||², every entry of grad and params is finite)`` in one reduction.
 
-    The sum of ``|g|² + p * 0`` is NaN when an entry of ``params`` (``p * 0``)
-    or of ``grad`` is NaN; it is ``inf`` when an entry of ``grad`` is ``inf``
-    or when the squares overflow (``||grad|| > 1e154`` in float64, ``1e19`` in
-    float32): only then, under a ``lax.cond``, are the gradient's entries
-    tested one by one. In a compiled loop each reduction is a fixed cost per
-    step, so the usual step pays for one instead of three. ``grad`` must
-    have the structure of ``params``. The sum is plain (no overflow guard) and
-    in at least float32.
+    The sum of ``|g|² + g * 0 + p * 0`` is NaN exactly when an entry of
+    ``grad`` or ``params`` is not finite (``inf * 0`` and ``nan * 0`` are NaN,
+    a finite ``x * 0`` is 0); it is ``inf`` only when the squares of a finite
+    gradient overflow (``||grad|| > 1e154`` in float64, ``1e19`` in float32),
+    and that gradient is finite, correctly. In a compiled loop each reduction
+    or conditional is a fixed cost per step (docs/guide.md, "Performance"), so
+    the usual step pays for one reduction where a norm and two finiteness tests
+    took three, and no ``lax.cond`` (an earlier version tested the entries one
+    by one under a ``lax.cond`` when the sum overflowed). ``grad`` must have
+    the structure of ``params``. The sum is plain (no overflow guard) and in at
+    least float32.
     """
-    zeros = jax.tree_util.tree_map(lambda g, p: jnp.real(p * 0).astype(jnp.real(g).dtype),
-                                   grad, params)
+    zeros = jax.tree_util.tree_map(
+        lambda g, p: jnp.real(g * 0 + (p * 0).astype(jnp.result_type(g))), grad, params)
     total = sum_of_squares(grad, plus=zeros)
-    grad_finite = jax.lax.cond(jnp.isinf(total), lambda: tree_all_finite(grad),
-                               lambda: jnp.array(True))
-    return total, ~jnp.isnan(total) & grad_finite
+    return total, ~jnp.isnan(total)
 
 
 def sum_of_squares(tree: Any, plus: Any = None) -> jax.Array:
