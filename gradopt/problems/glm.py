@@ -95,12 +95,22 @@ def _check_penalty(penalty, p: int) -> None:
 
 def _per_feature(penalty, p_pad: int, dtype):
     """The penalty with every strength as a ``(p_pad,)`` array (padding features get 0), so
-    that scalar and per-feature strengths share one compiled program."""
+    that scalar and per-feature strengths share one compiled program. Python and NumPy
+    strengths are padded on the host: two eager JAX operations per strength cost more than
+    a diabetes-sized solve's coordinate descent (docs/glm.md, "Fixed cost per call")."""
     def one(leaf):
-        leaf = jnp.asarray(leaf, dtype)
+        if isinstance(leaf, (jax.Array, jax.core.Tracer)):  # on a device, or traced
+            leaf = jnp.asarray(leaf, dtype)
+            if leaf.ndim == 0:
+                return jnp.broadcast_to(leaf, (p_pad,))
+            return jnp.pad(leaf, (0, p_pad - leaf.shape[0]))
+        leaf = np.asarray(leaf, dtype)
+        out = np.zeros((p_pad,), dtype)
         if leaf.ndim == 0:
-            return jnp.broadcast_to(leaf, (p_pad,))
-        return jnp.pad(leaf, (0, p_pad - leaf.shape[0]))
+            out[:] = leaf
+        else:
+            out[: leaf.shape[0]] = leaf
+        return out
     return jax.tree_util.tree_map(one, penalty)
 
 
@@ -111,6 +121,10 @@ def _pad(X, y, W0, n_pad, p_pad, dtype):
     column-major ones (``X.T`` is then a row-major view: padding is a copy); large row-major
     ones by a compiled transpose on the device, several times faster (``docs/glm.md``)."""
     n, p = X.shape
+    if y.ndim == 1 and isinstance(y, np.ndarray):
+        y = y[:, None]
+    if W0.ndim == 1 and isinstance(W0, np.ndarray):
+        W0 = W0[:, None]
     small = X.size * np.dtype(dtype).itemsize <= HOST_PAD_MAX_BYTES
     column_major = isinstance(X, np.ndarray) and X.T.flags.c_contiguous
     if (small or column_major) and all(isinstance(a, np.ndarray) for a in (X, y, W0)):
@@ -127,6 +141,7 @@ def _pad(X, y, W0, n_pad, p_pad, dtype):
 @functools.partial(jax.jit, static_argnums=(3, 4, 5))
 def _pad_device(X, y, W0, n_pad, p_pad, dtype):
     n, p = X.shape
+    y, W0 = jnp.reshape(y, (n, -1)), jnp.reshape(W0, (p, -1))  # one task: (n,) -> (n, 1)
     XT = jnp.pad(jnp.asarray(X, dtype).T, ((0, p_pad - p), (0, n_pad - n)))
     yp = jnp.pad(jnp.asarray(y, dtype), ((0, n_pad - n),) + ((0, 0),) * (y.ndim - 1))
     Wp = jnp.pad(jnp.asarray(W0, dtype), ((0, p_pad - p),) + ((0, 0),) * (W0.ndim - 1))
@@ -149,9 +164,8 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
     squeeze = y.ndim == 1
     k = 1 if squeeze else y.shape[1]
     W0 = _inputs.check_init(init, (p,) if squeeze else (p, k), dtype)
-    if squeeze:
-        y = y[:, None]
-        W0 = W0[:, None]
+    if squeeze and (_sharding.is_sharded(X) or is_traced(y) or is_traced(W0)):
+        y, W0 = y[:, None], W0[:, None]  # else _pad adds the task axis (no eager operation)
     p_pad = bucket(p if groups is None else p + 1)  # groups: >= 1 padding
     if _sharding.row_sharded(X):
         # rows stay where they are: no row padding (it would move rows between devices),
@@ -330,14 +344,20 @@ def any_batched(tree) -> bool:
 
 
 def _result(sol: engine.Solution, p: int, squeeze: bool) -> SparseResult:
-    coef = sol.iterate.W[:p]
-    b = sol.iterate.b
-    if squeeze:
-        coef, b = coef[:, 0], b[0]
+    # one slice (a small program per p, compiled once) and one dispatch for the rest: four
+    # eager operations cost about 0.2 ms a call (docs/glm.md, "Fixed cost per call")
+    W = sol.iterate.W
+    coef = W[:p, 0] if squeeze else W[:p]
+    b, converged = _intercept_and_converged(sol.iterate.b, sol.status, squeeze)
     return SparseResult(
         coef=coef, intercept=b, objective=sol.cert.objective, duality_gap=sol.cert.gap,
-        n_iter=sol.n_iter, converged=sol.status == Status.CONVERGED, status=sol.status,
+        n_iter=sol.n_iter, converged=converged, status=sol.status,
     )
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _intercept_and_converged(b, status, squeeze: bool):
+    return (b[0] if squeeze else b), status == Status.CONVERGED
 
 
 def glm_alpha_max(X: Any, y: Any, datafit: Datafit, *, fit_intercept: bool = False,
