@@ -271,7 +271,10 @@ def glm(
     Returns:
       :class:`SparseResult` with ``coef``, ``intercept``, ``objective``,
       ``duality_gap`` (``inf`` when the datafit has no certificate at that
-      point), ``n_iter`` (outer iterations), ``converged`` and ``status``
+      point; for ``huber`` and ``poisson``, which stop on the KKT measure, a
+      finite gap is still a valid bound on ``objective - P*``, so a gap of 0
+      with ``converged=False`` means an objective optimal to rounding whose KKT
+      test at ``tol`` was not met), ``n_iter`` (outer iterations), ``converged`` and ``status``
       (:class:`gradopt.Status`: CONVERGED, MAX_STEPS, DIVERGED).
 
     Sharded data: ``X`` may be a global ``jax.Array`` whose rows are sharded
