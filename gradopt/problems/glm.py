@@ -99,18 +99,11 @@ def _per_feature(penalty, p_pad: int, dtype):
     strengths are padded on the host: two eager JAX operations per strength cost more than
     a diabetes-sized solve's coordinate descent (docs/glm.md, "Fixed cost per call")."""
     def one(leaf):
-        if isinstance(leaf, (jax.Array, jax.core.Tracer)):  # on a device, or traced
-            leaf = jnp.asarray(leaf, dtype)
-            if leaf.ndim == 0:
-                return jnp.broadcast_to(leaf, (p_pad,))
-            return jnp.pad(leaf, (0, p_pad - leaf.shape[0]))
-        leaf = np.asarray(leaf, dtype)
-        out = np.zeros((p_pad,), dtype)
+        xp = jnp if isinstance(leaf, (jax.Array, jax.core.Tracer)) else np  # device / traced
+        leaf = xp.asarray(leaf, dtype)
         if leaf.ndim == 0:
-            out[:] = leaf
-        else:
-            out[: leaf.shape[0]] = leaf
-        return out
+            return xp.broadcast_to(leaf, (p_pad,))
+        return xp.pad(leaf, (0, p_pad - leaf.shape[0]))
     return jax.tree_util.tree_map(one, penalty)
 
 
