@@ -172,6 +172,56 @@ def test_support_beyond_the_capacity_converges():
     assert P(w) - P(ref) <= 1e-9 * P(np.zeros(2000)) + 1e-14
 
 
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_square_lasso_is_gathered_and_matches_sklearn_and_the_plain_engine(fit_intercept):
+    # n close to p: the quadratic datafit with one task still gathers its working set (every
+    # block fits), for the blocked sweeps; other datafits and multitask sweep X in place
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((70, 90)) + 0.3 * rng.standard_normal((70, 1))
+    y = X[:, :40] @ rng.standard_normal(40) + rng.standard_normal(70)
+    data, W0, (_, p, _, _, _) = glm_module._prepare(X, y, datafits.quadratic(), None,
+                                                    multitask=False)
+    columns = glm_module._columns(data, datafits.quadratic())
+    assert columns is not None and not columns.gram and columns.capacity == data.idx.shape[0]
+    assert glm_module._columns(data, datafits.logistic()) is None
+    Y, _, _ = glm_module._prepare(X, np.stack([y, y], 1), datafits.quadratic(), None,
+                                  multitask=True)
+    assert glm_module._columns(Y, datafits.quadratic()) is None
+    a = _alpha(X, y, 0.02)
+    pen = glm_module._per_feature(prox.l1(a), data.XT.shape[0], data.XT.dtype)
+    on, off = (engine.solve(datafits.quadratic(), pen, data, W0, 1e-12, 1000, 100_000,
+                            fit_intercept=fit_intercept, columns=c) for c in (columns, None))
+    assert int(on.status) == int(off.status) == 0
+    ref = Lasso(alpha=a, fit_intercept=fit_intercept, tol=1e-15, max_iter=10 ** 6).fit(X, y)
+    assert np.count_nonzero(ref.coef_) > 20
+    np.testing.assert_allclose(on.iterate.W[:p, 0], ref.coef_, atol=1e-7)
+    np.testing.assert_allclose(on.iterate.W[:p, 0], off.iterate.W[:p, 0], atol=1e-7)
+    res = gradopt.lasso(X, y, a, fit_intercept=fit_intercept, tol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-7)
+
+
+@pytest.mark.parametrize("size", [1, 63, 64, 65, 70, 72])
+def test_gathering_copies_the_first_size_blocks_only(size):
+    # on one device the columns are copied GATHER_ROWS at a time, as many as ``size`` needs;
+    # a last chunk past the capacity (72 = 64 + 8) is shifted back onto the same rows
+    rng = np.random.default_rng(size)
+    p, n, capacity = 100, 7, 72
+    XT = jnp.asarray(rng.standard_normal((p, n)))
+    idx, valid = jnp.arange(p, dtype=jnp.int32)[:, None], jnp.ones((p, 1), bool)
+    data = engine.Data(XT, jnp.zeros((n, 1)), jnp.ones(n), idx, valid)
+    chosen = np.sort(rng.choice(p, size, replace=False)).astype(np.int32)
+    ws = jnp.asarray(np.concatenate([chosen, np.full(capacity - size, p, np.int32)]))
+    W = jnp.asarray(rng.standard_normal((p, 1)))
+    pen = (jnp.arange(p, dtype=XT.dtype),)
+    whole = engine._gather_working_set(data, pen, W, ws, capacity)
+    part = engine._gather_working_set(data, pen, W, ws, capacity, jnp.asarray(size))
+    np.testing.assert_array_equal(part[0].XT[:size], XT[chosen])
+    np.testing.assert_array_equal(part[0].XT, whole[0].XT)  # past size: zeros in both
+    for a, b in zip(jax.tree_util.tree_leaves(part[1:]), jax.tree_util.tree_leaves(whole[1:])):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_listed_window_is_the_top_k_selection():
     # the one-device listing (prefix sums) picks what the sharded top_k ranking picks
     rng = np.random.default_rng(6)

@@ -63,7 +63,9 @@ the inner loop sweeps singleton blocks of models whose gradient is linear in ``Z
 (quadratic datafit, Newton models) ``BLOCK`` coordinates per loop step, each block's
 ``BLOCK x BLOCK`` Hessian formed once per inner solve (:func:`_blocked_sweeps`: the same
 iterates, fewer and larger kernels). A support beyond ``capacity`` is swept in windows, as
-on sharded features.
+on sharded features. The least-squares datafit with one task is gathered at any width
+(``capacity = min(p_pad, bucket(4 n))``), for the blocked sweeps; only the first ``size``
+blocks' columns are copied (``GATHER_ROWS`` per loop step).
 
 **Gram form** (``Columns(gram=True)``: one device, the quadratic datafit, singleton blocks,
 ``p_pad <= 2048`` and ``n >= 2 p_pad``). The solve starts in residual form and switches
@@ -120,6 +122,7 @@ LS_STEPS = 40  # backtracking halvings before a direction is declared useless
 NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; compile time)
 NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
 BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_sweeps)
+GATHER_ROWS = 64  # rows of X copied per loop step when gathering a working set (one device)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
 GRAM_AFTER = 1 / 128  # Gram form once the residual form took this x p_pad^2 coordinate steps
 GRAM_NEWTON_SIZE = 512  # active coordinates a Gram-form Newton step handles (an h x h Cholesky)
@@ -945,14 +948,27 @@ def _working_set_rows(data: Data, ws):
     return valid, rows, jnp.minimum(rows, p - 1)
 
 
-def _gather_working_set(data: Data, penalty, W, ws, capacity: int):
+def _gather_working_set(data: Data, penalty, W, ws, capacity: int, size=None):
     """The working set ``ws`` (``capacity`` blocks, :func:`_columns_working_set`) as a small
     replicated problem: ``(sub_data, sub_penalty, W_sub, rows)``. ``sub_data.XT`` holds its
     columns (a gather from ``XT`` sharded along its rows: each device contributes the ones
-    it holds), ``rows`` the rows of ``W`` they came from (``p``: none)."""
+    it holds), ``rows`` the rows of ``W`` they came from (``p``: none). With ``size`` (one
+    device), only the first ``size`` blocks' columns are copied, ``GATHER_ROWS`` at a time:
+    the copy costs ``O(size n)``, not ``O(capacity n)``."""
     g = data.idx.shape[1]
     valid, rows, at = _working_set_rows(data, ws)
-    XT = jnp.where(valid[:, None], data.XT[at], 0.0)
+    if size is None:
+        XT = jnp.where(valid[:, None], data.XT[at], 0.0)
+    else:
+        m = min(GATHER_ROWS, capacity * g)
+
+        def copy(c, XT):  # a last chunk past the end is shifted back: same rows, same values
+            a, v = (lax.dynamic_slice_in_dim(x, c * m, m) for x in (at, valid))
+            return lax.dynamic_update_slice_in_dim(XT, jnp.where(v[:, None], data.XT[a], 0.0),
+                                                   c * m, 0)
+
+        XT = lax.fori_loop(0, (size * g + m - 1) // m, copy,
+                           jnp.zeros((capacity * g, data.XT.shape[1]), data.XT.dtype))
     idx = jnp.arange(capacity * g, dtype=jnp.int32).reshape(capacity, g)
     sub = Data(XT, data.y, data.mask, idx, valid.reshape(capacity, g))
     sub_penalty = jax.tree_util.tree_map(lambda a: a[at], penalty)  # per-feature strengths
@@ -996,11 +1012,12 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
 
 def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size,
                     capacity: int, tol_in, max_epochs, fit_intercept: bool, newton: bool,
-                    fixed=None, slow=False):
+                    fixed=None, slow=False, one_device=False):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
     coefficients written back to ``W``. ``fixed``: the full problem's ``(L, Lb, mu)`` (a
     bounded-curvature datafit on one device), gathered instead of recomputed."""
-    sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity)
+    sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity,
+                                                None if one_device is False else size)
     if fixed is None:
         L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
     else:  # per block (by its index) and per row (by its row)
@@ -1221,7 +1238,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
                                            columns.capacity, INNER_RATIO * cert.kkt,
                                            max_epochs, fit_intercept, newton, fixed,
-                                           slow=s.slow)
+                                           slow=s.slow, one_device=columns.mesh is None)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton
                          else fixed)

@@ -206,7 +206,10 @@ def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
     * one device, the quadratic datafit, singleton blocks, ``p_pad <= GRAM_MAX_P`` and
       ``n_pad >= 2 p_pad``: the Gram form;
     * one device, ``p_pad`` above ``capacity``: the working set gathered into
-      ``capacity`` blocks.
+      ``capacity`` blocks;
+    * one device, the quadratic datafit with one task, singleton blocks: the working set
+      gathered into ``min(p_pad, capacity)`` blocks, for the blocked sweeps of the
+      gathered inner loop (docs/glm.md, "Gathered working sets").
 
     None otherwise: the engine sweeps ``X`` in place (rows sharded included). Shapes are
     the padded ones, so a new shape in a size bucket gets the same mode and program."""
@@ -220,7 +223,10 @@ def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
     if (datafit is not None and datafit.quadratic and g == 1 and nb <= GRAM_MAX_P
             and XT.shape[1] >= 2 * nb):
         return engine.Columns(None, nb, None, gram=True)
-    return engine.Columns(None, capacity, None) if capacity < nb else None
+    if capacity < nb or (datafit is not None and datafit.quadratic and g == 1
+                         and data.y.shape[1] == 1):
+        return engine.Columns(None, capacity, None)
+    return None
 
 
 def glm(
