@@ -111,7 +111,6 @@ from jax import lax
 
 from jax.sharding import PartitionSpec as P
 
-from gradopt.problems._compile import program
 from gradopt.problems._sharding import dot, replicated_outputs, stacked_zeros
 from gradopt.solve.result import Status
 
@@ -1119,7 +1118,7 @@ def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = No
     return Setup(null_b, p0, kkt0, xnorm, fixed, gram, XTy)
 
 
-@program(static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
 def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
           fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
           newton: bool = True, prepared: Setup | None = None, XW0=None) -> Solution:
