@@ -6,7 +6,8 @@ epoch costs ``O(capacity)`` instead of ``O(p)``, and sweeps singleton blocks of 
 gradient is linear in ``Z`` ``BLOCK`` coordinates per loop step (``engine._blocked_sweeps``).
 Both must give the solution of the plain engine and of scikit-learn; the blocked sweeps must
 give the iterates of one coordinate per step; a support larger than ``capacity`` must still
-converge (windows of ``capacity`` blocks).
+converge (windows of ``capacity`` blocks). One-task least squares is gathered at any width
+(for the blocked sweeps), copying only the working set's columns.
 """
 
 from __future__ import annotations
