@@ -491,20 +491,24 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    'Observed (2-core machine, 2026-12-04, after gradopt.lasso became a preset of the GLM '
-    "engine; the former host-driven solver's run of the same morning in brackets): "
-    'gradopt.lasso reaches the target on every point. First calls take 1.6–3.2 s on every '
-    'shape [2.3–10 s: the former solver compiled per shape, the engine once per size bucket].'
-    ' Against scikit-learn it is 0.10–3.28× (faster on 15 of 30) [0.05–2.64×, faster on 22], '
-    'above 3× on 1152×259, 429×94 and 299×101: problems scikit-learn solves in 1–3 ms, where '
-    "the engine's setup and its per-coordinate cost decide. Against skglm 0.31–2.45× (faster "
-    'on 8) [0.12–2.16×, faster on 18], above 2× on 259×8749 ρ=0.99 reg=0.3, 1152×259 and '
-    '53×10392. The engine gained on the p ≫ n points with large supports (240×7308 431 → 300 '
-    'ms, 173×1645 1.39 s → 746 ms, 387×2505 685 → 538 ms) and lost 1.5–4× elsewhere, most on '
-    'small problems (373×126 ρ=0.99 1.7 → 6.0 ms, 299×101 1.6 → 4.1 ms) and where n ≫ p '
-    "(3402×266 14 → 37 ms, 4497×1250 215 → 396 ms): a coordinate step through the penalty's "
-    'generic block prox costs several small XLA kernels, and the Gram form holds every '
-    'feature where the former solver formed the Gram of the working set only (docs/lasso.md).'
+    'Observed (2-core machine, 2026-12-04, evening run on an AMD EPYC host, after square '
+    'least-squares designs joined the gathered, blocked inner loop; the morning run on an '
+    'Intel Xeon host in brackets): gradopt.lasso reaches the target on every point. First '
+    'calls take 2.6–3.9 s [1.6–3.2 s]: the hosts differ (the Gram-form points, whose program '
+    'did not change, took 0.6–1.1 s longer here too); the gathered program compiles 0.2–0.5 s longer'
+    ' than the in-place one it replaced on square designs (docs/glm.md). Against '
+    'scikit-learn 0.07–3.70× (faster on 13 of 30) [0.10–3.28×, 15], above 3× on 1152×259 '
+    "and 429×94: problems scikit-learn solves in 1–3 ms, where the engine's setup and "
+    'per-coordinate cost decide. Against skglm 0.38–2.51× (faster on 6) [0.31–2.45×, 8], '
+    'above 2× on 909×3360 ρ=0 reg=0.1, 1152×259 and 387×2505 (skglm ran 274 ms there, 319 '
+    'ms in the morning). Square points gained from the blocked sweeps (319×449 37 → 27 ms, '
+    '167×518 9.2 → 7.7 ms); the points whose code path did not change moved by this '
+    "machine's noise in both directions (53×10392 554 → 346 ms, 67×6880 18.6 → 36.1 ms, "
+    'which measured 18–19 ms both before and after the change when run alone, alternated). '
+    "What limits the engine: a coordinate step through the penalty's generic block prox is "
+    "a loop iteration of XLA's CPU runtime (about 0.6 µs, 8 coordinates per step where the "
+    'working set is gathered), and the Gram form holds every feature where a specialised '
+    'solver forms the Gram of the working set only (docs/lasso.md).'
 )
 
 
