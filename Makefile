@@ -48,7 +48,7 @@ demo: $(VENV)/.examples
 PYTEST_ARGS := -n 2 --dist loadfile
 
 test: $(VENV)/.test
-	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS) --durations=15
 
 test-slow: $(VENV)/.test
 	$(PY) -m pytest tests -m slow $(PYTEST_ARGS)
