@@ -1015,9 +1015,10 @@ def _inner_gathered(datafit, penalty, data: Data, model: _Model, start: Iterate,
                     fixed=None, slow=False, one_device=False):
     """:func:`_inner` on the working set gathered (:func:`_gather_working_set`), its
     coefficients written back to ``W``. ``fixed``: the full problem's ``(L, Lb, mu)`` (a
-    bounded-curvature datafit on one device), gathered instead of recomputed."""
+    bounded-curvature datafit on one device), gathered instead of recomputed. ``one_device``:
+    copy only the first ``size`` blocks' columns (a sharded gather takes all ``capacity``)."""
     sub, pen, W_sub, rows = _gather_working_set(data, penalty, start.W, ws, capacity,
-                                                None if one_device is False else size)
+                                                size if one_device else None)
     if fixed is None:
         L, Lb, mu = _curvatures(datafit, sub, model, fit_intercept)
     else:  # per block (by its index) and per row (by its row)
