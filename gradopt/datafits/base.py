@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from gradopt.prox.base import penalty_class as datafit_class  # frozen dataclass + pytree
 
-__all__ = ["Datafit", "datafit_class"]
+__all__ = ["Datafit", "datafit_class", "sample_sum"]
 
 
 class Datafit:
@@ -81,7 +81,7 @@ class Datafit:
     def value(self, y, z, mask=None):
         """``F(z) = 1/n sum_i f(y_i, z_i)``."""
         m, n = self._mask(z, mask)
-        return jnp.sum(_rows(m, z) * self.loss(y, z)) / n
+        return jnp.sum(sample_sum(self.loss(_vector(y), _vector(z)), m)) / n
 
     def gradient(self, y, z, mask=None):
         """``dF/dz``: ``dloss(y_i, z_i) / n`` (0 on padding rows)."""
@@ -91,6 +91,7 @@ class Datafit:
     def dual_value(self, y, u, mask=None):
         """``-F*(u) = -1/n sum_i f*(y_i, n u_i)`` (``-inf`` outside the domain)."""
         m, n = self._mask(u, mask)
+        y, u = _vector(y), _vector(u)
         c = self.conjugate(y, n * u)
         return -jnp.sum(jnp.where(_rows(m, u) > 0, c, 0.0)) / n
 
@@ -101,8 +102,28 @@ class Datafit:
         has a bounded domain override it with a domain-preserving rescaling.
         """
         m, n = self._mask(u, mask)
-        m = _rows(m, u)
-        return u - m * jnp.sum(m * u, axis=0) / n
+        return u - _rows(m, u) * sample_sum(u, m) / n
+
+
+def sample_sum(a, weights=None):
+    """``sum_i weights_i a_i`` over the samples (axis 0) of an ``(n,)`` or ``(n, k)`` array.
+
+    An ``(n, 1)`` array is summed as an ``(n,)`` vector (the result keeps its shape
+    ``(1,)``): jaxlib's CPU backend runs a reduction over ``(n, 1)`` operands with a
+    broadcast ``(n,)`` weight several times slower (docs/glm.md, "Reductions over the
+    samples").
+    """
+    column = a.ndim == 2 and a.shape[1] == 1
+    v = a[:, 0] if column else a
+    if weights is not None:
+        v = _rows(weights, v) * v
+    total = jnp.sum(v, axis=0)
+    return total[None] if column else total
+
+
+def _vector(a):
+    """An ``(n, 1)`` array as an ``(n,)`` vector (see :func:`sample_sum`); others as they are."""
+    return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
 
 
 def _rows(m, z):

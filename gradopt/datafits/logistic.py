@@ -8,7 +8,7 @@ import numpy as np
 from jax.scipy.special import xlogy
 
 from gradopt._validation import is_traced
-from gradopt.datafits.base import Datafit, _rows, datafit_class
+from gradopt.datafits.base import Datafit, datafit_class, sample_sum
 
 
 def _label_stats(y):
@@ -72,9 +72,8 @@ class Logistic(Datafit):
         # u_i = -y_i t_i / n with t_i in [0, 1]: scale down the class with the larger
         # total so that both totals agree (sum u = 0) while every t_i stays in [0, 1].
         m, _ = self._mask(u, mask)
-        m = _rows(m, u)
-        pos = jnp.sum(m * jnp.where(y > 0, -u, 0.0), axis=0)
-        neg = jnp.sum(m * jnp.where(y > 0, 0.0, u), axis=0)
+        pos = sample_sum(jnp.where(y > 0, -u, 0.0), m)
+        neg = sample_sum(jnp.where(y > 0, 0.0, u), m)
         tiny = jnp.finfo(u.dtype).tiny
         s_pos = jnp.where(pos > neg, neg / jnp.maximum(pos, tiny), 1.0)
         s_neg = jnp.where(neg > pos, pos / jnp.maximum(neg, tiny), 1.0)

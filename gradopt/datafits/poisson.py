@@ -7,7 +7,7 @@ import numpy as np
 from jax.scipy.special import xlogy
 
 from gradopt._validation import is_traced
-from gradopt.datafits.base import Datafit, _rows, datafit_class
+from gradopt.datafits.base import Datafit, _rows, datafit_class, sample_sum
 
 
 def _any_negative(y):
@@ -49,10 +49,9 @@ class Poisson(Datafit):
         # n u_i = mu_i - y_i with mu_i = exp(z_i) > 0: rescale mu so that sum(mu) = sum(y),
         # which keeps n u_i + y_i >= 0 (the conjugate's domain).
         m, n = self._mask(u, mask)
-        m = _rows(m, u)
         mu = n * u + y
-        a = jnp.sum(m * y, axis=0) / jnp.maximum(jnp.sum(m * mu, axis=0), jnp.finfo(u.dtype).tiny)
-        return m * (a * mu - y) / n
+        a = sample_sum(y, m) / jnp.maximum(sample_sum(mu, m), jnp.finfo(u.dtype).tiny)
+        return _rows(m, u) * (a * mu - y) / n
 
 
 def poisson() -> Poisson:

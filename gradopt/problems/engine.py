@@ -111,6 +111,7 @@ from jax import lax
 
 from jax.sharding import PartitionSpec as P
 
+from gradopt.datafits.base import sample_sum
 from gradopt.problems._sharding import dot, replicated_outputs, stacked_zeros
 from gradopt.solve.result import Status
 
@@ -289,7 +290,7 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool,
 
     def by_gram():
         XTuc = dot(H, it.W) - XTy
-        return (XTuc + mu[:, None] * jnp.sum(u, axis=0) if fit_intercept else XTuc), XTuc
+        return (XTuc + mu[:, None] * sample_sum(u) if fit_intercept else XTuc), XTuc
 
     if gram is None:
         XTu, XTuc = by_pass()
@@ -300,7 +301,7 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool,
     dist = jnp.where(real, _blocks(penalty.block_dist, data, it.W, XTu), -jnp.inf)
     kkt = jnp.max(dist)
     if fit_intercept:
-        kkt = jnp.maximum(kkt, jnp.sqrt(jnp.sum(jnp.sum(u, axis=0) ** 2)))
+        kkt = jnp.maximum(kkt, jnp.linalg.norm(sample_sum(u)))
     P = datafit.value(data.y, it.Z, data.mask) + penalty_value(penalty, data, it.W)
     gap = jnp.asarray(jnp.inf, P.dtype)
     if datafit.has_conjugate:
@@ -859,7 +860,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         grad_b = dot(xb, G)
         if fit_intercept:
             mub = mu[rows]
-            grad_b = grad_b - mub[:, None] * jnp.sum(G, axis=0)
+            grad_b = grad_b - mub[:, None] * sample_sum(G)
         new, d, moved = _block_step(penalty, wb, grad_b, Lk, data.valid[blk][:, None], rows)
         dZ = xb.T @ d
         b = it.b
@@ -881,7 +882,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         sweeps = _blocked_sweeps(datafit, penalty, data, model, size, L, mu, fit_intercept)
 
     def intercept(it, G, change):
-        q = jnp.sum(G, axis=0)
+        q = sample_sum(G)
         db = -q / jnp.maximum(Lb, tiny)
         Z = it.Z + db
         G = _model_grad(datafit, data, model, Z)
@@ -995,7 +996,7 @@ def _inner_gram_gathered(datafit, penalty, data: Data, model: _Model, start: Ite
     q_all = XTu
     if fit_intercept:  # on centred columns the intercept's step is exact once, and
         # X_c^T grad F(Z) = X^T u - mu sum(u) is the same before and after it
-        sum_u = jnp.sum(_model_grad(datafit, data, model, Z), axis=0)
+        sum_u = sample_sum(_model_grad(datafit, data, model, Z))
         db = -sum_u / jnp.maximum(Lb, jnp.finfo(Lb.dtype).tiny)
         b, Z = b + db, Z + db
         q_all = q_all - mu_all[:, None] * sum_u
@@ -1072,16 +1073,15 @@ def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
     b = jnp.zeros((k,), data.XT.dtype)
     if not fit_intercept:
         return b
-    m = data.mask[:, None]
 
     def value(b):
         return datafit.value(data.y, jnp.zeros_like(data.y) + b, data.mask)
 
     def step(_, b):
         Z = jnp.zeros_like(data.y) + b
-        q = jnp.sum(datafit.gradient(data.y, Z, data.mask), axis=0)
+        q = sample_sum(datafit.gradient(data.y, Z, data.mask))
         if datafit.newton:
-            H = jnp.sum(m * datafit.d2loss(data.y, Z), axis=0) / jnp.sum(data.mask)
+            H = sample_sum(datafit.d2loss(data.y, Z), data.mask) / jnp.sum(data.mask)
         else:
             H = jnp.full_like(q, datafit.curvature)
         d = -q / jnp.maximum(H, jnp.finfo(q.dtype).tiny)
@@ -1346,7 +1346,7 @@ def differentiable(datafit, penalty, data: Data, sol: Solution, fit_intercept: b
         rows = lambda A: _blocks(lambda a, _: a, data, A)  # noqa: E731  (nb, g, k) blocks
         moved = rows(W) - step[:, None, None] * rows(dot(data.XT, u))
         new = jax.vmap(pen.block_prox)(moved, step, data.idx)
-        return W - _scatter_rows(data, new, W), (jnp.sum(u, axis=0) if fit_intercept else b)
+        return W - _scatter_rows(data, new, W), (sample_sum(u) if fit_intercept else b)
 
     def objective(x, theta):
         W, b = x
