@@ -120,7 +120,8 @@ WS_MIN = 10  # smallest working set (blocks)
 INNER_RATIO_GRAM = 0.01  # Gram-form inner solves: 0.01 x the outer violation (cheap epochs)
 INNER_RATIO = 0.3  # inner solves stop at 0.3 x the outer violation
 LS_STEPS = 40  # backtracking halvings before a direction is declared useless
-NEWTON_SIZE = 128  # active blocks an active-set Newton step handles (static; compile time)
+NEWTON_SIZE = 256  # active blocks an active-set Newton step handles (static; compile time),
+NEWTON_MIN = 128  # and no more than the padded sample count, unless below this (docs/glm.md)
 NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
 BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_sweeps)
 GATHER_ROWS = 64  # rows of X copied per loop step when gathering a working set (one device)
@@ -651,6 +652,14 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
     return Iterate(it.W.at[rows, 0].set(w, mode="drop"), b, Z), better
 
 
+def _newton_size(data: Data) -> int:
+    """The active blocks a residual-form Newton step handles (static): ``NEWTON_SIZE``, at
+    most the blocks, and at most the padded sample count unless that is below
+    ``NEWTON_MIN`` (an l1 support larger than the samples makes a singular system, and
+    the steps' cost grows with this size: docs/glm.md)."""
+    return min(NEWTON_SIZE, data.idx.shape[0], max(NEWTON_MIN, data.XT.shape[1]))
+
+
 def _newton_due(clock: _NewtonClock, change, tol_in, m, signature, h: int):
     """Whether to try active-set Newton steps now: the ``m`` supported blocks fit in ``h``
     (with room to grow by an eighth), the support and its signs did not change over the
@@ -840,8 +849,14 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     tiny = jnp.finfo(data.XT.dtype).tiny
     # active-set Newton steps (static): singleton blocks, one task, a penalty smooth on its
     # support (the l1 / ridge family's ``_split``)
-    h_newton = min(NEWTON_SIZE, data.idx.shape[0])
+    h_newton = _newton_size(data)
     newton = newton and g == 1 and start.W.shape[1] == 1 and hasattr(penalty, "_split")
+
+    def solvable(m):  # more active columns than samples: a singular Newton system, unless
+        # every coordinate has a ridge term
+        rows = jnp.arange(data.XT.shape[0])
+        regular = jnp.all(_strengths(penalty, rows, data.XT.dtype)[1] > 0)
+        return regular | (m + int(fit_intercept) <= jnp.sum(data.mask))
 
     def sweep(r, c):
         # W's write is deferred to the next step (``pending``): reading a row after the
@@ -911,7 +926,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
 
         def support_step(it, change, clock):
             m, signature = _support(data, it.W, ws, size)
-            attempt = _newton_due(clock, change, tol_in, m, signature, h_newton)
+            attempt = _newton_due(clock, change, tol_in, m, signature, h_newton) & solvable(m)
 
             def run(_):
                 return _active_set_newton(datafit, penalty, data, model, it, ws, size, L,
