@@ -853,12 +853,6 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     h_newton = _newton_size(data)
     newton = newton and g == 1 and start.W.shape[1] == 1 and hasattr(penalty, "_split")
 
-    def solvable(m):  # more active columns than samples: a singular Newton system, unless
-        # every coordinate has a ridge term
-        rows = jnp.arange(data.XT.shape[0])
-        regular = jnp.all(_strengths(penalty, rows, data.XT.dtype)[1] > 0)
-        return regular | (m + int(fit_intercept) <= jnp.sum(data.mask))
-
     def sweep(r, c):
         # W's write is deferred to the next step (``pending``): reading a row after the
         # in-place write lets XLA update W in place; a read of the old W after the write
@@ -927,7 +921,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
 
         def support_step(it, change, clock):
             m, signature = _support(data, it.W, ws, size)
-            attempt = _newton_due(clock, change, tol_in, m, signature, h_newton) & solvable(m)
+            attempt = _newton_due(clock, change, tol_in, m, signature, h_newton)
 
             def run(_):
                 return _active_set_newton(datafit, penalty, data, model, it, ws, size, L,
