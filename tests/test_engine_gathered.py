@@ -286,21 +286,21 @@ def test_gram_form_matches_sklearn(fit_intercept):
     np.testing.assert_allclose(np.asarray(res.coef), ref.coef_.T, atol=1e-9)
 
 
-@pytest.mark.parametrize("after, at_once", [(0.0, 0), (1e9, 0), (1e9, engine.GRAM_AT_ONCE)])
+@pytest.mark.parametrize("after, at_once", [(0.0, 0), (1e9, 0), (1e9, 64)])
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_gram_form_switch_gives_the_solution_either_way(after, at_once, fit_intercept,
                                                          monkeypatch):
     # the Gram form is taken once the residual form's coordinate steps reach
     # GRAM_AFTER p_pad^2: at once (0) or never (1e9), the same lasso / elastic net as sklearn;
-    # a Gram costing at most GRAM_AT_ONCE flops is formed before the first step (this one:
-    # 300 x 40, padded, costs less), and the program has no residual form
+    # with at most GRAM_AT_ONCE padded features (here set to 64 against this design's 40) the
+    # Gram is formed before the first step, and the program has no residual form
     jax.config.update("jax_enable_x64", True)
     monkeypatch.setattr(engine, "GRAM_AFTER", after)
     monkeypatch.setattr(engine, "GRAM_AT_ONCE", at_once)
     jax.clear_caches()  # both are read when the program is traced
     X, y = _tall(n=300, p=40, seed=12)
     data, _, _ = glm_module._prepare(X, y, datafits.quadratic(), None, multitask=False)
-    assert engine._gram_at_once(data) == (at_once > 0)
+    assert engine._gram_at_once(data) == (at_once >= data.XT.shape[0])
     a = _alpha(X, y, 0.01)
     res = gradopt.glm(X, y, datafits.quadratic(), prox.l1(a), fit_intercept=fit_intercept,
                       tol=1e-12)

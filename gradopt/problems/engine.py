@@ -127,7 +127,8 @@ BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_swee
 GATHER_ROWS = 64  # rows of X copied per loop step when gathering a working set (one device)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
 GRAM_AFTER = 1 / 128  # Gram form once the residual form took this x p_pad^2 coordinate steps
-GRAM_AT_ONCE = 2 ** 26  # flops (2 n p^2, padded) up to which the Gram form runs from the start
+GRAM_AT_ONCE = 32  # padded features up to which the Gram form runs from the start (docs/glm.md)
+GRAM_AT_ONCE_FLOPS = 2 ** 26  # if forming it costs at most this (2 n p^2, padded)
 GRAM_NEWTON_SIZE = 512  # active coordinates a Gram-form Newton step handles (an h x h Cholesky)
 
 
@@ -1130,11 +1131,12 @@ def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = No
 
 
 def _gram_at_once(data: Data) -> bool:
-    """Whether a Gram-form solve forms the Gram before its first step (static): when that
-    costs at most ``GRAM_AT_ONCE`` flops, the program then has no residual form, and
-    compiles 0.3-0.5 s faster (docs/glm.md)."""
+    """Whether a Gram-form solve forms the Gram before its first step (static): with at most
+    ``GRAM_AT_ONCE`` padded features, where working sets save little, and a Gram costing at
+    most ``GRAM_AT_ONCE_FLOPS``. The program then has no residual form, and compiles
+    0.3-0.5 s faster (docs/glm.md)."""
     p_rows, n = data.XT.shape
-    return 2 * n * p_rows * p_rows <= GRAM_AT_ONCE
+    return p_rows <= GRAM_AT_ONCE and 2 * n * p_rows * p_rows <= GRAM_AT_ONCE_FLOPS
 
 
 @functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
