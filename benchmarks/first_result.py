@@ -46,19 +46,20 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    "Observed 2026-12-04 (evening run, on an AMD EPYC host; the morning's run on a quiet "
-    'Intel Xeon host in brackets). `gradopt.glm` and `gradopt.lasso` run the same program: '
-    '2.5–3.0 s on each new shape without the cache (one `jit(solve)` of 2.1–2.5 s) [2.1–2.6 '
-    "s], so the issue's 3 s first-call target holds here with little margin, and a process "
-    'filling the cache took up to 3.6 s; the former lasso solver took 4.5–4.9 s on every '
-    "shape. 105×4700 reuses the size bucket of 100×5000 (58–113 ms). JAX's persistent cache "
-    "brings a second process's first calls to 0.02–0.70 s. GridSearchCV on diabetes (the "
-    '`Lasso` estimator pads rows to a power of two, so the 353-row folds and the 442-row '
-    'refit share one engine program) fits in 2.51 s [2.02 s], over the 2 s target; '
-    "scikit-learn 0.07 s, skglm 4.0 s [2.9 s] with numba's compilation; 0.70 s from the "
-    "cache. gradopt does not turn the cache on itself (docs/glm.md). Memory: the first call's"
-    ' peak (30× X) is dominated by compilation (the RSS the first call keeps: 417–419 MB); '
-    'the solve itself (second call) peaked at 3.1–3.2× X (47–48 MB), 90–126 ms.'
+    'Observed 2026-12-04 (late evening run, on the same AMD EPYC host as the evening run, who'
+    'se figures are in brackets). `gradopt.glm` and `gradopt.lasso` run the same program: 2.3'
+    '–2.7 s on each new shape without the cache (one `jit(solve)` of 2.0–2.2 s) [2.5–3.0 s], '
+    "so the issue's 3 s first-call target holds here, and a process filling the cache took up"
+    ' to 2.7 s [3.6 s]; the former lasso solver took 4.5–4.9 s on every shape. 105×4700 reuse'
+    "s the size bucket of 100×5000 (50–58 ms). JAX's persistent cache brings a second process"
+    "'s first calls to 0.02–0.61 s. GridSearchCV on diabetes (the `Lasso` estimator pads rows"
+    ' to a power of two, so the 353-row folds and the 442-row refit share one engine program)'
+    ' fits in 1.81 s [2.51 s], under the 2 s target: its program forms the 16×16 Gram before '
+    "the first step and has no residual form (docs/glm.md, 'Gram form'), which compiles 0.3–0"
+    ".5 s faster; scikit-learn 0.07 s, skglm 3.8 s [4.0 s] with numba's compilation; 0.59 s f"
+    'rom the cache. gradopt does not turn the cache on itself (docs/glm.md). Memory: the firs'
+    "t call's peak (29× X) is dominated by compilation (the RSS the first call keeps: 400–407"
+    ' MB); the solve itself (second call) peaked at 2.5–3.0× X (39–46 MB), 72–74 ms.'
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]

@@ -70,22 +70,22 @@ warnings.filterwarnings("ignore")
 
 # What the recorded run showed (2-core machine, quiet host, 2026-12-04).
 OBSERVATIONS = (
-    'Observed on a quiet 2-core machine (2026-12-04, after gradopt.group_lasso became a '
-    "preset of the engine; the morning's run in brackets): gradopt is faster than skglm on 13"
-    ' of 15 problems (all three huber, 0.37–0.91×; all three poisson, 0.12–0.44×; all three '
-    'logistic, 0.39–0.81×; all three multitask, 0.29–0.46×; group 2000×500, 0.28× [1.01×]) '
-    'and loses on group 500×1000 (1.08× [3.07×]) and 200×5000 (1.65× [1.39×]). The group rows'
-    ' now run the engine with the groups as blocks: 500×1000 35.2 → 12.4 ms, 2000×500 24.7 → '
-    '10.9 ms, 200×5000 190 → 225 ms; on harder group problems (0.01·α_max, 100×3000) the '
-    "former solver was measured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (Cython cyclic"
-    ' block CD over all rows) is 1.9–2.2× faster than gradopt on multitask 500×1000 and '
-    '2000×500, at parity on 200×5000. First calls compile one program per size bucket and '
-    "datafit: 1.3–2.5 s here, against numba's one-off compilation per problem type in skglm "
-    "(2–5 s once, then only the solve time on new shapes). scikit-learn's saga "
-    '(LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does not reach the gap target within '
-    "the cap on logistic 200×5000; its 'objective agreement' flag there is the solver "
-    'stopping early, not a difference of conventions: wherever a solver reached the target, '
-    'objectives agree to ≤ 1e-15 relative.'
+    "Observed on the 2-core AMD EPYC host (2026-12-04, late evening, after the datafits' sums"
+    ' over the samples became vector sums and small Gram forms compile without the residual f'
+    'orm; the previous run, on a quiet Intel Xeon host, in brackets): gradopt is faster than '
+    'skglm on 14 of 15 problems (all three huber, 0.39–0.99× [0.37–0.91×]; all three poisson,'
+    ' 0.16–0.47×; all three logistic, 0.55–0.86×; all three multitask, 0.27–0.40×; group 500×'
+    '1000 0.87× [1.08×] and 2000×500 0.31×) and loses on group 200×5000 (1.52× [1.65×]), wher'
+    "e the groups are the engine's blocks; on harder group problems (0.01·α_max, 100×3000) th"
+    "e former dedicated solver was measured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (C"
+    'ython cyclic block CD over all rows) is 1.6–2.0× faster than gradopt on multitask 500×10'
+    '00 and 2000×500, and 0.92× on 200×5000. First calls compile one program per size bucket '
+    "and datafit: 1.5–2.8 s here, against numba's one-off compilation per problem type in skg"
+    "lm (2.7–6 s once, then only the solve time on new shapes). scikit-learn's saga (Logistic"
+    'Regression, l1, tol ladder 1e-2 … 1e-10) does not reach the gap target within the cap on'
+    " logistic 200×5000; its 'objective agreement' flag there is the solver stopping early, n"
+    'ot a difference of conventions: wherever a solver reached the target, objectives agree t'
+    'o ≤ 1e-15 relative.'
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")

@@ -491,24 +491,22 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    'Observed (2-core machine, 2026-12-04, evening run on an AMD EPYC host, after square '
-    'least-squares designs joined the gathered, blocked inner loop; the morning run on an '
-    'Intel Xeon host in brackets): gradopt.lasso reaches the target on every point. First '
-    'calls take 2.6–3.9 s [1.6–3.2 s]: the hosts differ (the Gram-form points, whose program '
-    'did not change, took 0.6–1.1 s longer here too); the gathered program compiles 0.2–0.5 s longer'
-    ' than the in-place one it replaced on square designs (docs/glm.md). Against '
-    'scikit-learn 0.07–3.70× (faster on 13 of 30) [0.10–3.28×, 15], above 3× on 1152×259 '
-    "and 429×94: problems scikit-learn solves in 1–3 ms, where the engine's setup and "
-    'per-coordinate cost decide. Against skglm 0.38–2.51× (faster on 6) [0.31–2.45×, 8], '
-    'above 2× on 909×3360 ρ=0 reg=0.1, 1152×259 and 387×2505 (skglm ran 274 ms there, 319 '
-    'ms in the morning). Square points gained from the blocked sweeps (319×449 37 → 27 ms, '
-    '167×518 9.2 → 7.7 ms); the points whose code path did not change moved by this '
-    "machine's noise in both directions (53×10392 554 → 346 ms, 67×6880 18.6 → 36.1 ms, "
-    'which measured 18–19 ms both before and after the change when run alone, alternated). '
-    "What limits the engine: a coordinate step through the penalty's generic block prox is "
-    "a loop iteration of XLA's CPU runtime (about 0.6 µs, 8 coordinates per step where the "
-    'working set is gathered), and the Gram form holds every feature where a specialised '
-    'solver forms the Gram of the working set only (docs/lasso.md).'
+    "Observed (2-core AMD EPYC host, 2026-12-04, late evening, after the datafits' sums over "
+    'the samples became vector sums, residual-form Newton steps took supports up to 256 where'
+    ' the samples allow, and designs of up to 32 features form their Gram before the first st'
+    "ep; the same host's evening run in brackets): gradopt.lasso reaches the target on every "
+    'point. First calls take 2.5–3.5 s [2.6–3.9 s]. Against scikit-learn 0.07–5.18× (faster o'
+    'n 13 of 30) [0.07–3.70×, 13], above 3× on 1152×259 only, a problem scikit-learn solves i'
+    "n 2 ms (gradopt 8.3 → 10.7 ms between runs with no change to its program: this host's no"
+    "ise; measured alone 8.1 ms), where the engine's setup and per-coordinate cost decide. Ag"
+    'ainst skglm 0.38–3.18× (faster on 8) [0.38–2.51×, 6], above 2× on 909×3360 ρ=0 reg=0.1, '
+    '928×1996 ρ=0.9 reg=0.3 (2.06×), 1152×259 and 387×2505. In an intermediate run, small des'
+    'igns of up to 128 features formed the Gram at once too: 373×126 ρ=0.99 went 6.0 → 15.8 m'
+    's (3.0 → 4.4 ms measured alone), so the rule was narrowed to 32 features (5.9 ms here). '
+    "What limits the engine: a coordinate step through the penalty's generic block prox is a "
+    "loop iteration of XLA's CPU runtime (about 0.6 µs, 8 coordinates per step where the work"
+    'ing set is gathered), and the Gram form holds every feature where a specialised solver f'
+    'orms the Gram of the working set only (docs/lasso.md).'
 )
 
 
