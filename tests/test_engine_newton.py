@@ -121,16 +121,17 @@ def test_newton_steps_are_off_under_vmap():
 
 
 def test_newton_size_follows_the_samples_within_its_bounds():
-    def size(p, n):
+    # NEWTON_SIZE = 256 blocks, at most the blocks, at most the padded samples unless below
+    # NEWTON_MIN = 128 (docs/glm.md): the values the rule gives on four shapes, by hand
+    def size(n, p):
         data, _, _ = glm_module._prepare(np.ones((n, p)), np.ones(n), datafits.quadratic(),
                                          None, multitask=False)
-        return engine._newton_size(data), data.XT.shape
+        return data.XT.shape, engine._newton_size(data)
 
-    for (p, n) in [(1000, 200), (1000, 50), (100, 5000), (5000, 2000)]:
-        h, (p_pad, n_pad) = size(p, n)
-        assert h == min(engine.NEWTON_SIZE, p_pad, max(engine.NEWTON_MIN, n_pad)), (p, n, h)
-    assert size(1000, 50)[0] == engine.NEWTON_MIN  # few samples: no smaller than before
-    assert size(1000, 200)[0] > engine.NEWTON_MIN  # a support of 200 fits a step
+    assert size(200, 1000) == ((1024, 224), 224)  # the samples (a support of 198 fits)
+    assert size(50, 1000) == ((1024, 56), 128)  # few samples: NEWTON_MIN, as before the rule
+    assert size(5000, 100) == ((112, 5120), 112)  # the blocks
+    assert size(2000, 5000) == ((5120, 2048), 256)  # NEWTON_SIZE
 
 
 @pytest.mark.slow

@@ -114,7 +114,7 @@ def sample_sum(a, weights=None):
     samples").
     """
     column = a.ndim == 2 and a.shape[1] == 1
-    v = a[:, 0] if column else a
+    v = _vector(a)
     if weights is not None:
         v = _rows(weights, v) * v
     total = jnp.sum(v, axis=0)
