@@ -122,9 +122,10 @@ def test_gathered_equals_plain_for_newton_and_bounded_datafits(kind):
 
 @pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("k", [1, 2])
-def test_blocked_sweeps_give_the_iterates_of_single_steps(fit_intercept, k):
+@pytest.mark.parametrize("p, block", [(64, 16), (40, 8)])
+def test_blocked_sweeps_give_the_iterates_of_single_steps(fit_intercept, k, p, block):
     jax.config.update("jax_enable_x64", True)
-    X, y = _wide(n=30, p=64, seed=4, k=None if k == 1 else k)
+    X, y = _wide(n=30, p=p, seed=4, k=None if k == 1 else k)
     df = datafits.quadratic()
     data, W0, (_, p, _, _, _) = glm_module._prepare(X, y, df, None, multitask=False)
     data = jax.tree_util.tree_map(jnp.asarray, data)
@@ -135,7 +136,8 @@ def test_blocked_sweeps_give_the_iterates_of_single_steps(fit_intercept, k):
     L, Lb, mu = engine._curvatures(df, data, model, fit_intercept)
     start = engine.Iterate(jnp.asarray(W0), jnp.zeros((W0.shape[1],)), data.XT.T @ W0)
     ws = jnp.arange(data.idx.shape[0], dtype=jnp.int32)
-    size = 43  # not a multiple of BLOCK: the last block is partly out of the set
+    assert engine._block_size(data.idx.shape[0]) == block  # 64 rows: 16 per step; 40: 8
+    size = p - 21  # not a multiple of the block size: the last block is partly out of the set
 
     def run(contiguous):
         it, epochs = engine._inner(df, pen, data, model, start, ws, size, L, Lb, mu, 0.0, 7,

@@ -60,8 +60,8 @@ chooses it by shape). When ``p`` is well above ``4 n``, each outer iteration cop
 working set's columns into a problem of ``capacity = bucket(4 n)`` blocks, so that an epoch
 (iterate history, Anderson, model values) costs ``O(capacity)`` instead of ``O(p)``, and
 the inner loop sweeps singleton blocks of models whose gradient is linear in ``Z``
-(quadratic datafit, Newton models) ``BLOCK`` coordinates per loop step, each block's
-``BLOCK x BLOCK`` Hessian formed once per inner solve (:func:`_blocked_sweeps`: the same
+(quadratic datafit, Newton models) 16 coordinates per loop step (``BLOCKS``), each
+block's 16 x 16 Hessian formed once per inner solve (:func:`_blocked_sweeps`: the same
 iterates, fewer and larger kernels). A support beyond ``capacity`` is swept in windows, as
 on sharded features. The least-squares datafit with one task is gathered at any width
 (``capacity = min(p_pad, bucket(4 n))``), for the blocked sweeps; only the first ``size``
@@ -123,7 +123,8 @@ LS_STEPS = 40  # backtracking halvings before a direction is declared useless
 NEWTON_SIZE = 256  # active blocks an active-set Newton step handles (static; compile time),
 NEWTON_MIN = 128  # and no more than the padded sample count, unless below this (docs/glm.md)
 NEWTON_PIVOT_RTOL = 100.0  # a Newton system is singular below this x size x eps x max diag
-BLOCK = 8  # coordinates per loop step of the gathered inner loop (_blocked_sweeps)
+BLOCKS = (16, 8)  # coordinates per loop step of the gathered inner loop (_blocked_sweeps):
+# the first that divides the gathered capacity (docs/glm.md)
 GATHER_ROWS = 64  # rows of X copied per loop step when gathering a working set (one device)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
 GRAM_AFTER = 1 / 128  # Gram form once the residual form took this x p_pad^2 coordinate steps
@@ -677,57 +678,77 @@ def _newton_due(clock: _NewtonClock, change, tol_in, m, signature, h: int):
             & (change > tol_in) & (blocks > 1))
 
 
+def _sequential_steps(penalty, w0, q, H, L, keep, change):
+    """Exact cyclic coordinate steps over one block of ``B`` coordinates of a quadratic
+    model, from their coefficients ``w0`` and gradient ``q`` (``(B, k)``) at the block's
+    start and their ``B x B`` Hessian ``H``: coordinate ``j`` steps on the gradient
+    ``q_j + H_{j,<j} d_{<j}`` (:func:`_block_step`). ``penalty``: the block's (sliced).
+    Returns the steps ``d`` (``(B, k)``) and ``change`` raised to their largest scaled
+    step. Unrolled, with the steps as separate values (no update of a ``(B, k)`` array per
+    coordinate): ``B`` small fusions."""
+    steps = []
+    for j in range(w0.shape[0]):
+        qj = q[j:j + 1] + sum(H[j, i] * d for i, d in enumerate(steps))
+        _, d, moved = _block_step(penalty, w0[j:j + 1], qj, L[j], keep[j], np.array([j]))
+        steps.append(d)
+        change = jnp.maximum(change, moved)
+    return jnp.concatenate(steps), change
+
+
+def _block_size(capacity: int) -> int | None:
+    """Coordinates per loop step of :func:`_blocked_sweeps` on ``capacity`` gathered rows:
+    the first of ``BLOCKS`` that divides it (None: the plain sweep)."""
+    return next((b for b in BLOCKS if capacity % b == 0), None)
+
+
 def _blocked_sweeps(datafit, penalty, data: Data, model: _Model, size, L, mu,
                     fit_intercept: bool):
     """Cyclic coordinate steps over the first ``size`` rows of ``data`` (singleton blocks in
-    row order, a gathered working set), ``BLOCK`` coordinates per loop step: one product
-    ``q = X_B G`` for the block, its exact sequential steps on the model's ``BLOCK x BLOCK``
-    Hessian ``X_B diag(h) X_B^T`` (formed once per call, on columns centred for the
-    intercept), then ``Z += X_B^T delta_B`` and ``G += h (X_B^T delta_B)``. The iterates
-    are those of one coordinate per loop step; the loop has ``BLOCK`` times fewer, larger
-    kernels. For models whose gradient is linear in ``Z`` (quadratic datafit, Newton
-    models). Returns ``sweeps(it, G) -> (it, G, change)``."""
+    row order, a gathered working set), ``B = _block_size(C)`` coordinates per loop step:
+    one product ``q = X_B G`` for the block, its exact sequential steps on the model's
+    ``B x B`` Hessian ``X_B diag(h) X_B^T`` (:func:`_sequential_steps`; formed once per
+    call, on columns centred for the intercept), then ``Z += X_B^T delta_B`` and
+    ``G += h (X_B^T delta_B)``. The iterates are those of one coordinate per loop step; the
+    loop has ``B`` times fewer, larger kernels. For models whose gradient is linear in ``Z``
+    (quadratic datafit, Newton models). Returns ``sweeps(it, G) -> (it, G, change)``."""
     C, n = data.XT.shape
-    nblk = C // BLOCK
+    B = _block_size(C)
+    nblk = C // B
     h = _hessian_weights(datafit, data, model)
     XC = data.XT - mu[:, None] if fit_intercept else data.XT
-    XB = XC.reshape(nblk, BLOCK, n)
-    used = (size + BLOCK - 1) // BLOCK
+    XB = XC.reshape(nblk, B, n)
+    used = (size + B - 1) // B
 
     def hessian(kb, HB):  # only the blocks the sweeps visit
         xb = XB[kb]
         return HB.at[kb].set(dot(xb * h, xb.T))
 
-    HB = lax.fori_loop(0, used, hessian, jnp.zeros((nblk, BLOCK, BLOCK), XC.dtype))
-    LB = L.reshape(nblk, BLOCK)
-    MB = mu.reshape(nblk, BLOCK)
-    valid = data.valid[:, 0].reshape(nblk, BLOCK)
-
-    def block(kb, c):
-        it, G, change = c
-        xb, Hb = XB[kb], HB[kb]
-        w0 = lax.dynamic_slice_in_dim(it.W, kb * BLOCK, BLOCK, 0)  # (B, k)
-        keep = valid[kb] & (kb * BLOCK + jnp.arange(BLOCK) < size)
-        q = dot(xb, G)  # (B, k)
-        # the block's strengths and constants, sliced once, read at static offsets (a gather per
-        # coordinate made the blocked sweep slower than the plain one)
-        pen = jax.tree_util.tree_map(
-            lambda a: lax.dynamic_slice_in_dim(a, kb * BLOCK, BLOCK), penalty)
-        Lrow = LB[kb]
-        w = w0
-        for j in range(BLOCK):
-            _, d, moved = _block_step(pen, w[j:j + 1], q[j:j + 1], Lrow[j], keep[j],
-                                      np.array([j]))
-            q = q + Hb[:, j:j + 1] * d
-            w = w.at[j].add(d[0])
-            change = jnp.maximum(change, moved)
-        delta = w - w0
-        dZ = xb.T @ delta
-        b = it.b - MB[kb] @ delta if fit_intercept else it.b
-        W = lax.dynamic_update_slice_in_dim(it.W, w, kb * BLOCK, 0)
-        return Iterate(W, b, it.Z + dZ), G + h[:, None] * dZ, change
+    HB = lax.fori_loop(0, used, hessian, jnp.zeros((nblk, B, B), XC.dtype))
+    LB = L.reshape(nblk, B)
+    MB = mu.reshape(nblk, B)
+    valid = data.valid[:, 0].reshape(nblk, B)
 
     def sweeps(it, G):
+        W0 = it.W  # each block is visited once per sweep: its coefficients are read from the
+        # sweep's start, so that the carried W is only written (in place, no copy per step)
+
+        def block(kb, c):
+            it, G, change = c
+            xb, Hb = XB[kb], HB[kb]
+            w0 = lax.dynamic_slice_in_dim(W0, kb * B, B, 0)  # (B, k)
+            keep = valid[kb] & (kb * B + jnp.arange(B) < size)
+            q = dot(xb, G)  # (B, k)
+            # the block's strengths and constants, sliced once, read at static offsets (a
+            # gather per coordinate made the blocked sweep slower than the plain one)
+            pen = jax.tree_util.tree_map(
+                lambda a: lax.dynamic_slice_in_dim(a, kb * B, B), penalty)
+            delta, change = _sequential_steps(pen, w0, q, Hb, LB[kb], keep, change)
+            w = w0 + delta
+            dZ = xb.T @ delta
+            b = it.b - MB[kb] @ delta if fit_intercept else it.b
+            W = lax.dynamic_update_slice_in_dim(it.W, w, kb * B, 0)
+            return Iterate(W, b, it.Z + dZ), G + h[:, None] * dZ, change
+
         return lax.fori_loop(0, used, block, (it, G, jnp.zeros((), G.dtype)))
 
     return sweeps
@@ -889,7 +910,7 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
         return it._replace(W=it.W.at[pending[0]].set(pending[1])), G, change
 
     if (contiguous and g == 1 and (datafit.newton or datafit.quadratic)
-            and data.idx.shape[0] % BLOCK == 0):
+            and _block_size(data.idx.shape[0]) is not None):
         sweeps = _blocked_sweeps(datafit, penalty, data, model, size, L, mu, fit_intercept)
 
     def intercept(it, G, change):
