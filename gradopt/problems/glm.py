@@ -346,20 +346,18 @@ def any_batched(tree) -> bool:
 
 
 def _result(sol: engine.Solution, p: int, squeeze: bool) -> SparseResult:
-    # one slice (a small program per p, compiled once) and one dispatch for the rest: four
-    # eager operations cost about 0.2 ms a call (docs/glm.md, "Fixed cost per call")
-    W = sol.iterate.W
-    coef = W[:p, 0] if squeeze else W[:p]
-    b, converged = _intercept_and_converged(sol.iterate.b, sol.status, squeeze)
+    # one dispatch of a small program per (bucket, p), compiled once: eager slices cost about
+    # 0.1 ms each a call (docs/glm.md, "Fixed cost per call")
+    coef, b, converged = _unpadded(sol.iterate.W, sol.iterate.b, sol.status, p, squeeze)
     return SparseResult(
         coef=coef, intercept=b, objective=sol.cert.objective, duality_gap=sol.cert.gap,
         n_iter=sol.n_iter, converged=converged, status=sol.status,
     )
 
 
-@functools.partial(jax.jit, static_argnums=(2,))
-def _intercept_and_converged(b, status, squeeze: bool):
-    return (b[0] if squeeze else b), status == Status.CONVERGED
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _unpadded(W, b, status, p: int, squeeze: bool):
+    return ((W[:p, 0], b[0]) if squeeze else (W[:p], b)) + (status == Status.CONVERGED,)
 
 
 def glm_alpha_max(X: Any, y: Any, datafit: Datafit, *, fit_intercept: bool = False,
