@@ -379,16 +379,17 @@ def plot(curves):
 
 
 WHY = (
-    "Why (analysis, see docs/lasso.md): gradopt.lasso is a preset of the GLM engine since "
-    "2026-12-04 (one compiled program per size bucket, no host round trip). A coordinate "
-    "step is a loop iteration of XLA's CPU runtime, about 0.6 µs (a scalar soft-thresholding "
-    "step in place of the penalty's block prox measured the same), 2–5× a compiled "
-    "Cython/Numba update; where n ≫ p it forms "
-    "the Gram matrix of every feature once that pays, where the former host-driven solver "
-    "formed the Gram of the working set only. gradopt wins where it needs fewer coordinate "
-    "updates (working sets against scikit-learn's full sweeps, Newton steps) and loses where "
-    "scikit-learn finishes in a few ms, or against skglm/celer, whose working sets and "
-    "Anderson acceleration need about as many updates at a lower cost per update."
+    'Why (analysis, see docs/lasso.md): gradopt.lasso is a preset of the GLM engine since 2026-'
+    '12-04 (one compiled program per size bucket, no host round trip). A coordinate step costs '
+    "a few kernels of XLA's CPU runtime: where the working set is gathered (p above n, and ever"
+    'y square design) 16 coordinates per loop step, 0.16–0.64 µs per coordinate from n = 100 to'
+    " n = 1000, about 1.4× a compiled Cython/Numba update there (skglm's 0.47 µs at n = 1000); "
+    'in the Gram form and the plain sweep about 0.6–1 µs. Where n ≫ p it forms the Gram matrix '
+    'of every feature once that pays, where the former host-driven solver formed the Gram of th'
+    'e working set only. gradopt wins where it needs fewer coordinate updates (working sets aga'
+    "inst scikit-learn's full sweeps, Newton steps) and loses where scikit-learn finishes in a "
+    'few ms, or against skglm/celer, whose working sets and Anderson acceleration need about as'
+    ' many updates at a lower cost per update.'
 )
 
 
@@ -491,22 +492,19 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    "Observed (2-core AMD EPYC host, 2026-12-04, late evening, after the datafits' sums over "
-    'the samples became vector sums, residual-form Newton steps took supports up to 256 where'
-    ' the samples allow, and designs of up to 32 features form their Gram before the first st'
-    "ep; the same host's evening run in brackets): gradopt.lasso reaches the target on every "
-    'point. First calls take 2.5–3.5 s [2.6–3.9 s]. Against scikit-learn 0.07–5.18× (faster o'
-    'n 13 of 30) [0.07–3.70×, 13], above 3× on 1152×259 only, a problem scikit-learn solves i'
-    "n 2 ms (gradopt 8.3 → 10.7 ms between runs with no change to its program: this host's no"
-    "ise; measured alone 8.1 ms), where the engine's setup and per-coordinate cost decide. Ag"
-    'ainst skglm 0.38–3.18× (faster on 8) [0.38–2.51×, 6], above 2× on 909×3360 ρ=0 reg=0.1, '
-    '928×1996 ρ=0.9 reg=0.3 (2.06×), 1152×259 and 387×2505. In an intermediate run, small des'
-    'igns of up to 128 features formed the Gram at once too: 373×126 ρ=0.99 went 6.0 → 15.8 m'
-    's (3.0 → 4.4 ms measured alone), so the rule was narrowed to 32 features (5.9 ms here). '
-    "What limits the engine: a coordinate step through the penalty's generic block prox is a "
-    "loop iteration of XLA's CPU runtime (about 0.6 µs, 8 coordinates per step where the work"
-    'ing set is gathered), and the Gram form holds every feature where a specialised solver f'
-    'orms the Gram of the working set only (docs/lasso.md).'
+    'Observed (2-core AMD EPYC host, 2026-12-05, after the gathered inner loop went to 16 coord'
+    'inates per loop step with one small kernel per coordinate; the 2026-12-04 late-evening run'
+    ' in brackets): gradopt.lasso reaches the target on every point. First calls take 2.2–3.7 s'
+    " [2.5–3.5 s], above 3 s on 8 of 28 (this host's compile times move by about ±0.3 s between"
+    ' runs). Against scikit-learn 0.05–4.81× (faster on 14 of 30) [0.07–5.18×, 13], above 3× on'
+    " 1152×259 only, a problem scikit-learn solves in 2 ms, where the engine's setup, its Gram "
+    'formation and per-coordinate cost decide. Against skglm 0.22–2.58× (faster on 10) [0.38–3.'
+    '18×, 8], above 2× on 1152×259 only [four points]: 909×3360 went 187 → 149 ms, 387×2505 593'
+    ' → 385 ms, 928×1996 30 → 27 ms, 240×7308 360 → 243 ms. What limits the engine: a coordinat'
+    "e step is a few kernels of XLA's CPU runtime (a gathered working set: 0.16 µs at n = 100 t"
+    'o 0.64 µs at n = 1000, within 1.5× of two passes over the column; the Gram form and the pl'
+    'ain sweep about 0.6–1 µs), and the Gram form holds every feature where a specialised solve'
+    'r forms the Gram of the working set only (docs/lasso.md).'
 )
 
 
