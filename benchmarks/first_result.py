@@ -46,20 +46,21 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    'Observed 2026-12-04 (late evening run, on the same AMD EPYC host as the evening run, who'
-    'se figures are in brackets). `gradopt.glm` and `gradopt.lasso` run the same program: 2.3'
-    '–2.7 s on each new shape without the cache (one `jit(solve)` of 2.0–2.2 s) [2.5–3.0 s], '
-    "so the issue's 3 s first-call target holds here, and a process filling the cache took up"
-    ' to 2.7 s [3.6 s]; the former lasso solver took 4.5–4.9 s on every shape. 105×4700 reuse'
-    "s the size bucket of 100×5000 (50–58 ms). JAX's persistent cache brings a second process"
-    "'s first calls to 0.02–0.61 s. GridSearchCV on diabetes (the `Lasso` estimator pads rows"
-    ' to a power of two, so the 353-row folds and the 442-row refit share one engine program)'
-    ' fits in 1.81 s [2.51 s], under the 2 s target: its program forms the 16×16 Gram before '
-    "the first step and has no residual form (docs/glm.md, 'Gram form'), which compiles 0.3–0"
-    ".5 s faster; scikit-learn 0.07 s, skglm 3.8 s [4.0 s] with numba's compilation; 0.59 s f"
-    'rom the cache. gradopt does not turn the cache on itself (docs/glm.md). Memory: the firs'
-    "t call's peak (29× X) is dominated by compilation (the RSS the first call keeps: 400–407"
-    ' MB); the solve itself (second call) peaked at 2.5–3.0× X (39–46 MB), 72–74 ms.'
+    'Observed 2026-12-05 (on the same AMD EPYC host as the 2026-12-04 late-evening run, whose f'
+    'igures are in brackets). `gradopt.glm` and `gradopt.lasso` run the same program: 2.4–2.7 s'
+    ' on each new shape without the cache (one `jit(solve)` of 2.0–2.2 s) [2.3–2.7 s], so the i'
+    "ssue's 3 s first-call target holds here, and a process filling the cache took up to 2.8 s "
+    '[2.7 s]; the former lasso solver took 4.5–4.9 s on every shape. A new shape compiles 2 pro'
+    "grams [3–4]: the result's slice and flags are one small program (`glm._unpadded`). 105×470"
+    "0 reuses the size bucket of 100×5000 (46–61 ms, the small program's compile). JAX's persis"
+    "tent cache brings a second process's first calls to 0.02–0.67 s. GridSearchCV on diabetes "
+    '(the `Lasso` estimator pads rows to a power of two, so the 353-row folds and the 442-row r'
+    'efit share one engine program) fits in 1.72 s [1.81 s], under the 2 s target: its program '
+    "forms the 16×16 Gram before the first step and has no residual form (docs/glm.md, 'Gram fo"
+    "rm'); scikit-learn 0.08 s, skglm 3.7 s [3.8 s] with numba's compilation; 0.55 s from the c"
+    "ache. gradopt does not turn the cache on itself (docs/glm.md). Memory: the first call's pe"
+    'ak (28× X) is dominated by compilation (the RSS the first call keeps: 384–394 MB); the sol'
+    've itself (second call) peaked at 3.0–3.1× X (46–48 MB), 67–146 ms.'
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]
