@@ -3,9 +3,10 @@
 When the design is much wider than tall (``p_pad`` above ``capacity = bucket(4 n)``),
 ``glm`` runs each working set's coordinate descent on a gathered copy of its columns, so an
 epoch costs ``O(capacity)`` instead of ``O(p)``, and sweeps singleton blocks of models whose
-gradient is linear in ``Z`` ``BLOCK`` coordinates per loop step (``engine._blocked_sweeps``).
+gradient is linear in ``Z`` 16 (or 8) coordinates per loop step (``engine._blocked_sweeps``).
 Both must give the solution of the plain engine and of scikit-learn; the blocked sweeps must
-give the iterates of one coordinate per step; a support larger than ``capacity`` must still
+give the iterates of one coordinate per step, and the gathered problem's blocks of rows, read
+by slices, those of the same blocks read by a gather; a support larger than ``capacity`` must still
 converge (windows of ``capacity`` blocks). One-task least squares is gathered at any width
 (for the blocked sweeps), copying only the working set's columns.
 """
@@ -23,6 +24,7 @@ from sklearn.linear_model import ElasticNet, Lasso, MultiTaskLasso
 import gradopt
 from gradopt import datafits, prox
 from gradopt.problems import engine
+from gradopt.prox.group import FeatureGroupsL2
 
 glm_module = importlib.import_module("gradopt.problems.glm")
 
@@ -150,6 +152,40 @@ def test_blocked_sweeps_give_the_iterates_of_single_steps(fit_intercept, k, p, b
     for a_, b_ in zip(blocked, single):
         np.testing.assert_allclose(np.asarray(a_), np.asarray(b_), rtol=1e-10, atol=1e-12)
     assert not np.any(np.asarray(blocked.W)[size:])  # outside the set: untouched
+
+
+@pytest.mark.parametrize("datafit", [datafits.quadratic(), datafits.huber(1.0)])
+def test_contiguous_group_blocks_give_the_iterates_of_gathered_rows(datafit):
+    # a gathered problem holds block j in rows j g ... j g + g - 1: the sweep reads them (and
+    # writes W) by slices; read by a gather of the same rows, the iterates must be the same
+    jax.config.update("jax_enable_x64", True)
+    X, y = _wide(n=30, p=60, seed=7)
+    g, C = 3, 20
+    XT = jnp.asarray(X.T)
+    valid = jnp.asarray(np.arange(C * g).reshape(C, g) < 58)  # the last block partly padding
+    XT = jnp.where(valid.reshape(-1)[:, None], XT, 0.0)
+    data = engine.Data(XT, jnp.asarray(y)[:, None], jnp.ones(30),
+                       jnp.arange(C * g, dtype=jnp.int32).reshape(C, g), valid)
+    a = 0.1 * float(np.max(np.abs(X.T @ y))) / 30
+    pen = FeatureGroupsL2(jnp.full(C * g, a))  # group_lasso's block penalty
+    W0 = jnp.zeros((C * g, 1))
+    Z0 = jnp.zeros((30, 1))
+    model = engine._model(datafit, data, Z0)
+    L, Lb, mu = engine._curvatures(datafit, data, model, False)
+    start = engine.Iterate(W0, jnp.zeros((1,)), Z0)
+    ws = jnp.arange(C, dtype=jnp.int32)
+
+    def run(contiguous):
+        it, epochs = engine._inner(datafit, pen, data, model, start, ws, C - 3, L, Lb, mu, 0.0,
+                                   6, False, newton=False, contiguous=contiguous)
+        return it, int(epochs)
+
+    (sliced, e1), (gathered, e2) = run(True), run(False)
+    assert e1 == e2 == 6
+    assert np.count_nonzero(np.asarray(gathered.W)) > 0
+    for a_, b_ in zip(sliced, gathered):
+        np.testing.assert_allclose(np.asarray(a_), np.asarray(b_), rtol=1e-12, atol=1e-14)
+    assert not np.any(np.asarray(sliced.W)[(C - 3) * g:])  # outside the set: untouched
 
 
 def test_support_beyond_the_capacity_converges():

@@ -875,20 +875,28 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
     h_newton = _newton_size(data)
     newton = newton and g == 1 and start.W.shape[1] == 1 and hasattr(penalty, "_split")
 
+    def put(W, pending):  # rows (a gathered problem: the first of g contiguous ones), values
+        at, values = pending
+        return lax.dynamic_update_slice_in_dim(W, values, at, 0) if contiguous else \
+            W.at[at].set(values)
+
     def sweep(r, c):
         # W's write is deferred to the next step (``pending``): reading a row after the
         # in-place write lets XLA update W in place; a read of the old W after the write
         # would make it copy W, O(p) per coordinate
         it, G, change, pending = c
-        W = it.W.at[pending[0]].set(pending[1])
+        W = put(it.W, pending)
         blk = ws[r]
         rows = data.idx[blk]
         Lk = L[blk]
         if g == 1:
             xb = lax.dynamic_index_in_dim(data.XT, rows[0], 0, keepdims=True)  # (1, n)
+        elif contiguous:  # a gathered problem: block j holds rows j g ... j g + g - 1
+            xb = jnp.where(data.valid[blk][:, None],
+                           lax.dynamic_slice_in_dim(data.XT, blk * g, g, 0), 0.0)  # (g, n)
         else:
             xb = jnp.where(data.valid[blk][:, None], data.XT[rows], 0.0)  # (g, n)
-        wb = W[rows]
+        wb = lax.dynamic_slice_in_dim(W, blk * g, g, 0) if contiguous else W[rows]
         grad_b = dot(xb, G)
         if fit_intercept:
             mub = mu[rows]
@@ -901,13 +909,15 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
             dZ, b = dZ + db, b + db
         Z = it.Z + dZ
         G = G + model.h * dZ if datafit.newton else _model_grad(datafit, data, model, Z)
-        return Iterate(W, b, Z), G, jnp.maximum(change, moved), (rows, new)
+        at = blk * g if contiguous else rows
+        return Iterate(W, b, Z), G, jnp.maximum(change, moved), (at, new)
 
     def sweeps(it, G):
         rows = data.idx[0]
-        c = (it, G, jnp.zeros((), G.dtype), (rows, it.W[rows]))
+        at = jnp.zeros((), ws.dtype) if contiguous else rows
+        c = (it, G, jnp.zeros((), G.dtype), (at, it.W[rows]))
         it, G, change, pending = lax.fori_loop(0, size, sweep, c)
-        return it._replace(W=it.W.at[pending[0]].set(pending[1])), G, change
+        return it._replace(W=put(it.W, pending)), G, change
 
     if (contiguous and g == 1 and (datafit.newton or datafit.quadratic)
             and _block_size(data.idx.shape[0]) is not None):
