@@ -71,24 +71,23 @@ warnings.filterwarnings("ignore")
 # What the recorded run showed (2-core machine, quiet host, 2026-12-04).
 OBSERVATIONS = (
     'Observed on the 2-core AMD EPYC host (2026-12-05, after the gathered inner loop went to 16'
-    ' coordinates per loop step; the 2026-12-04 late-evening run in brackets): gradopt is faste'
-    'r than skglm on 13 of 15 problems [14]: huber 500×1000 and 2000×500 0.45–0.71× and 200×500'
-    '0 1.02× [0.99×]; all three poisson, 0.15–0.43×; all three logistic, 0.58–0.84×; all three '
-    'multitask, 0.25–0.50×; group 500×1000 0.99× [0.87×] and 2000×500 0.39×. It loses on group '
-    "200×5000 (1.62× [1.52×]), where the groups are the engine's blocks; on harder group proble"
-    'ms (0.01·α_max, 100×3000) the former dedicated solver was measured 1.3–3.7× faster. A run '
-    'an hour earlier, same code, had group 500×1000 at 1.26× and huber 200×5000 at 1.06×; an A/'
-    'B of the commits before and after the blocked-sweep change, which does not touch these two'
-    ' paths (huber takes no blocked sweep, groups are blocks of 5), measured the same times (gr'
-    'oup 500×1000 11.3–12.2 against 12.5–13.5 ms, huber 500×1000 20.5–22.9 against 20.2–22.8 ms'
-    "): this host's noise. scikit-learn's MultiTaskLasso (Cython cyclic block CD over all rows)"
-    ' is 1.75–1.79× faster than gradopt on multitask 500×1000 and 2000×500, and 0.50× on 200×50'
-    '00. First calls compile one program per size bucket and datafit: 1.4–3.1 s here, against n'
-    "umba's one-off compilation per problem type in skglm (2.7–6 s once, then only the solve ti"
-    "me on new shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e-10) d"
-    "oes not reach the gap target within the cap on logistic 200×5000; its 'objective agreement"
-    "' flag there is the solver stopping early, not a difference of conventions: wherever a sol"
-    'ver reached the target, objectives agree to ≤ 1e-15 relative.'
+    ' coordinates per loop step and gathered groups of rows came to be read by slices; the 2026'
+    '-12-04 late-evening run in brackets): gradopt is faster than skglm on 13 of 15 problems [1'
+    '4] and even on the other two: huber 500×1000 and 2000×500 0.39–0.69×, 200×5000 1.01× [0.99'
+    '×]; all three poisson, 0.16–0.41×; all three logistic, 0.54–0.85×; all three multitask, 0.'
+    '25–0.29×; group 500×1000 1.03× [0.87×], 2000×500 0.32× and 200×5000 0.82× [1.52×]: reading'
+    " a gathered group's rows by a slice instead of a gather took it from 197 to 103 ms. Group "
+    '500×1000 (not gathered) moves between 0.87× and 1.26× from run to run on this host with un'
+    "changed code (an A/B of the commits before and after this session's changes: 11.3–12.2 aga"
+    'inst 12.5–13.5 ms). On harder group problems (0.01·α_max, 100×3000) the former dedicated s'
+    "olver was measured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (Cython cyclic block CD "
+    'over all rows) is 1.54–1.63× faster than gradopt on multitask 500×1000 and 2000×500, and 0'
+    '.64× on 200×5000. First calls compile one program per size bucket and datafit: 1.4–2.8 s h'
+    "ere, against numba's one-off compilation per problem type in skglm (2.7–6 s once, then onl"
+    "y the solve time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1"
+    "e-2 … 1e-10) does not reach the gap target within the cap on logistic 200×5000; its 'objec"
+    "tive agreement' flag there is the solver stopping early, not a difference of conventions: "
+    'wherever a solver reached the target, objectives agree to ≤ 1e-15 relative.'
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")
