@@ -877,8 +877,9 @@ def _inner(datafit, penalty, data: Data, model: _Model, start: Iterate, ws, size
 
     def put(W, pending):  # rows (a gathered problem: the first of g contiguous ones), values
         at, values = pending
-        return lax.dynamic_update_slice_in_dim(W, values, at, 0) if contiguous else \
-            W.at[at].set(values)
+        if contiguous:
+            return lax.dynamic_update_slice_in_dim(W, values, at, 0)
+        return W.at[at].set(values)
 
     def sweep(r, c):
         # W's write is deferred to the next step (``pending``): reading a row after the
