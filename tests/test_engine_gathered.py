@@ -122,6 +122,25 @@ def test_gathered_equals_plain_for_newton_and_bounded_datafits(kind):
     np.testing.assert_allclose(float(on.cert.objective), float(off.cert.objective), rtol=1e-10)
 
 
+def _contiguous_equals_listed(datafit, pen, data, model, start, ws, size, curvatures, epochs,
+                              fit_intercept, *, rtol, atol):
+    """``epochs`` inner epochs (no stopping) swept as a gathered problem (``contiguous``:
+    blocked sweeps, or blocks of rows read by slices) and by the listed rows: the iterates
+    must be the same. Returns the contiguous one."""
+
+    def run(contiguous):
+        it, n = engine._inner(datafit, pen, data, model, start, ws, size, *curvatures, 0.0,
+                              epochs, fit_intercept, newton=False, contiguous=contiguous)
+        return it, int(n)
+
+    (contiguous, e1), (listed, e2) = run(True), run(False)
+    assert e1 == e2 == epochs
+    assert np.count_nonzero(np.asarray(listed.W)) > 0
+    for a_, b_ in zip(contiguous, listed):
+        np.testing.assert_allclose(np.asarray(a_), np.asarray(b_), rtol=rtol, atol=atol)
+    return contiguous
+
+
 @pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize("p, block", [(64, 16), (40, 8)])
@@ -141,16 +160,8 @@ def test_blocked_sweeps_give_the_iterates_of_single_steps(fit_intercept, k, p, b
     assert engine._block_size(data.idx.shape[0]) == block  # 64 rows: 16 per step; 40: 8
     size = p - 21  # not a multiple of the block size: the last block is partly out of the set
 
-    def run(contiguous):
-        it, epochs = engine._inner(df, pen, data, model, start, ws, size, L, Lb, mu, 0.0, 7,
-                                   fit_intercept, newton=False, contiguous=contiguous)
-        return it, int(epochs)
-
-    (blocked, e1), (single, e2) = run(True), run(False)
-    assert e1 == e2 == 7
-    assert np.count_nonzero(np.asarray(single.W)) > 0
-    for a_, b_ in zip(blocked, single):
-        np.testing.assert_allclose(np.asarray(a_), np.asarray(b_), rtol=1e-10, atol=1e-12)
+    blocked = _contiguous_equals_listed(df, pen, data, model, start, ws, size, (L, Lb, mu), 7,
+                                        fit_intercept, rtol=1e-10, atol=1e-12)
     assert not np.any(np.asarray(blocked.W)[size:])  # outside the set: untouched
 
 
@@ -175,16 +186,8 @@ def test_contiguous_group_blocks_give_the_iterates_of_gathered_rows(datafit):
     start = engine.Iterate(W0, jnp.zeros((1,)), Z0)
     ws = jnp.arange(C, dtype=jnp.int32)
 
-    def run(contiguous):
-        it, epochs = engine._inner(datafit, pen, data, model, start, ws, C - 3, L, Lb, mu, 0.0,
-                                   6, False, newton=False, contiguous=contiguous)
-        return it, int(epochs)
-
-    (sliced, e1), (gathered, e2) = run(True), run(False)
-    assert e1 == e2 == 6
-    assert np.count_nonzero(np.asarray(gathered.W)) > 0
-    for a_, b_ in zip(sliced, gathered):
-        np.testing.assert_allclose(np.asarray(a_), np.asarray(b_), rtol=1e-12, atol=1e-14)
+    sliced = _contiguous_equals_listed(datafit, pen, data, model, start, ws, C - 3,
+                                       (L, Lb, mu), 6, False, rtol=1e-12, atol=1e-14)
     assert not np.any(np.asarray(sliced.W)[(C - 3) * g:])  # outside the set: untouched
 
 
