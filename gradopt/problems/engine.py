@@ -112,6 +112,7 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from gradopt.datafits.base import sample_sum
+from gradopt.problems._compile import jit
 from gradopt.problems._sharding import dot, replicated_outputs, stacked_zeros
 from gradopt.solve.result import Status
 
@@ -1171,7 +1172,7 @@ def _gram_at_once(data: Data) -> bool:
     return p_rows <= GRAM_AT_ONCE and 2 * n * p_rows * p_rows <= GRAM_AT_ONCE_FLOPS
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
+@functools.partial(jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
 def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
           fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
           newton: bool = True, prepared: Setup | None = None, XW0=None) -> Solution:

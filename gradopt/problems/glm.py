@@ -30,6 +30,7 @@ from gradopt._validation import is_traced
 from gradopt.datafits.base import Datafit
 from gradopt.problems import _inputs, _sharding
 from gradopt.problems import engine
+from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
 from gradopt.solve.result import Status
 
@@ -355,7 +356,7 @@ def _result(sol: engine.Solution, p: int, squeeze: bool) -> SparseResult:
     )
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
+@functools.partial(jit, static_argnums=(3, 4))
 def _unpadded(W, b, status, p: int, squeeze: bool):
     return ((W[:p, 0], b[0]) if squeeze else (W[:p], b)) + (status == Status.CONVERGED,)
 
@@ -383,7 +384,7 @@ def glm_alpha_max(X: Any, y: Any, datafit: Datafit, *, fit_intercept: bool = Fal
     return _alpha_max(datafit, data, w, p, bool(fit_intercept))
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
+@functools.partial(jit, static_argnums=(3, 4))
 def _alpha_max(datafit, data, weights, p, fit_intercept):
     b = engine._null_intercept(datafit, data, fit_intercept)
     u = datafit.gradient(data.y, jnp.zeros_like(data.y) + b, data.mask)

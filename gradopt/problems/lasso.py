@@ -40,6 +40,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from gradopt._validation import check_scalar, densify, is_scipy_sparse, is_traced
 from gradopt.datafits import quadratic
 from gradopt.problems import _inputs, _sharding, engine
+from gradopt.problems._compile import jit
 from gradopt.problems._gap import _dual_from_scalars
 from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import (
@@ -771,10 +772,10 @@ def _batch_body(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter,
 
 
 _BATCH_STATIC = ("in_axes", "fit_intercept", "max_iter", "max_outer", "pure_l1")
-_batch_jit = jax.jit(_batch_body, static_argnames=_BATCH_STATIC)
+_batch_jit = jit(_batch_body, static_argnames=_BATCH_STATIC)
 
 
-@functools.partial(jax.jit, static_argnames=_BATCH_STATIC + ("mesh", "axis"))
+@functools.partial(jit, static_argnames=_BATCH_STATIC + ("mesh", "axis"))
 def _batch_shards_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
                       pure_l1, mesh, axis):
     """:func:`_batch_body` on each device's block of the batch (``jax.shard_map`` over the
@@ -810,7 +811,7 @@ def _rows_call(X, y, alpha, plan: _BatchPlan, dt, in_axes, *, l1_ratio, fit_inte
     return _BatchCall(_batch_rows_jit, args, static, "rows")
 
 
-@functools.partial(jax.jit, static_argnames=("y_axis", "a_axis", "p", "pure_l1", "fit_intercept",
+@functools.partial(jit, static_argnames=("y_axis", "a_axis", "p", "pure_l1", "fit_intercept",
                                              "max_iter", "max_outer"))
 def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, pure_l1,
                     fit_intercept, max_iter, max_outer):

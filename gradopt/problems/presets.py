@@ -30,6 +30,7 @@ from jax import lax
 from gradopt._validation import check_scalar
 from gradopt.datafits import huber, poisson, quadratic
 from gradopt.problems import _inputs, engine
+from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import (
     DEFAULT_MAX_EPOCHS,
@@ -204,7 +205,7 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
                    sols.n_iter, sols.status == 0)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 8, 9), static_argnames=("columns", "newton"))
+@functools.partial(jit, static_argnums=(1, 8, 9), static_argnames=("columns", "newton"))
 def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_intercept,
           differentiable, columns=None, newton=True):
     """The warm-started scan of solves (``columns``: glm's ``_columns``; ``newton``: the

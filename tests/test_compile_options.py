@@ -1,0 +1,53 @@
+"""gradopt.problems._compile.jit: the problems layer's entry programs compile with the CPU
+options at the top level, and run as plain jits inside a user's trace."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gradopt.problems import _compile
+
+
+def _fresh():
+    return _compile.jit(lambda x, k: jnp.sin(x) * k, static_argnums=(1,))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options are CPU-only")
+def test_top_level_call_uses_the_options():
+    f = _fresh()
+    out = f(jnp.arange(3.0), 2)
+    assert f._tuned._cache_size() == 1 and f._plain._cache_size() == 0
+    np.testing.assert_allclose(out, np.sin(np.arange(3.0)) * 2, rtol=1e-6)
+    text = f.lower(jnp.arange(3.0), 2).as_text()  # attributes: the tuned variant's
+    assert "sine" in text
+    compiled = f.lower(jnp.arange(3.0), 2).compile()
+    assert compiled is not None
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap", "grad"])
+def test_inside_a_trace_runs_the_plain_jit(transform):
+    # jax.jit refuses compiler options on a jit nested in a jit trace (jax >= 0.7);
+    # the wrapper must not pass them there
+    f = _fresh()
+    x = jnp.arange(3.0)
+    if transform == "jit":
+        out = jax.jit(lambda x: f(x, 2) + 1)(x)
+        np.testing.assert_allclose(out, np.sin(np.arange(3.0)) * 2 + 1, rtol=1e-6)
+    elif transform == "vmap":
+        out = jax.vmap(lambda x: f(x, 2))(x[None])
+        np.testing.assert_allclose(out[0], np.sin(np.arange(3.0)) * 2, rtol=1e-6)
+    else:
+        g = jax.grad(lambda x: f(x, 2).sum())(x)
+        np.testing.assert_allclose(g, np.cos(np.arange(3.0)) * 2, rtol=1e-6)
+    assert f._tuned._cache_size() == 0
+
+
+def test_engine_solve_inside_a_user_jit():
+    import gradopt
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 12))
+    y = X[:, 0] + 0.1 * rng.standard_normal(30)
+    eager = gradopt.lasso(X, y, 0.05)
+    traced = jax.jit(lambda X, y: gradopt.lasso(X, y, 0.05).coef)(X, y)
+    np.testing.assert_allclose(traced, eager.coef, rtol=1e-5, atol=1e-6)
