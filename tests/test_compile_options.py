@@ -51,3 +51,22 @@ def test_engine_solve_inside_a_user_jit():
     eager = gradopt.lasso(X, y, 0.05)
     traced = jax.jit(lambda X, y: gradopt.lasso(X, y, 0.05).coef)(X, y)
     np.testing.assert_allclose(traced, eager.coef, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options are CPU-only")
+def test_when_decides_per_call():
+    f = _compile.jit(lambda x, k: x * k, when=lambda x, k: k > 1, static_argnums=(1,))
+    f(jnp.ones(2), 1)
+    assert f._tuned._cache_size() == 0 and f._plain._cache_size() == 1
+    f(jnp.ones(2), 2)
+    assert f._tuned._cache_size() == 1
+
+
+def test_newton_datafits_compile_without_the_options():
+    # their exp / log kernels ran 20-30 % slower with XLA's elemental emitters
+    from gradopt import datafits
+    from gradopt.problems import engine
+    assert engine.bounded_curvature(datafits.quadratic())
+    assert engine.bounded_curvature(datafits.huber(1.0))
+    assert not engine.bounded_curvature(datafits.logistic())
+    assert not engine.bounded_curvature(datafits.poisson())

@@ -1172,7 +1172,14 @@ def _gram_at_once(data: Data) -> bool:
     return p_rows <= GRAM_AT_ONCE and 2 * n * p_rows * p_rows <= GRAM_AT_ONCE_FLOPS
 
 
-@functools.partial(jit, static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
+def bounded_curvature(datafit, *_) -> bool:
+    """Whether ``datafit`` is solved without proximal Newton steps (quadratic, Huber): the
+    programs compiled with :mod:`gradopt.problems._compile`'s CPU options."""
+    return not datafit.newton
+
+
+@functools.partial(jit, when=bounded_curvature,
+                   static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
 def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
           fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,
           newton: bool = True, prepared: Setup | None = None, XW0=None) -> Solution:

@@ -205,7 +205,8 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
                    sols.n_iter, sols.status == 0)
 
 
-@functools.partial(jit, static_argnums=(1, 8, 9), static_argnames=("columns", "newton"))
+@functools.partial(jit, when=engine.bounded_curvature, static_argnums=(1, 8, 9),
+                   static_argnames=("columns", "newton"))
 def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_intercept,
           differentiable, columns=None, newton=True):
     """The warm-started scan of solves (``columns``: glm's ``_columns``; ``newton``: the
