@@ -46,21 +46,23 @@ ROOT = os.path.dirname(HERE)
 SHAPES = [(100, 5000), (120, 5000), (90, 4500), (100, 4000), (105, 4700)]
 # What the first run showed (loaded 2-core machine, 2026-12-02); the lead finalizes this.
 OBSERVATIONS = (
-    'Observed 2026-12-05 (on the same AMD EPYC host as the 2026-12-04 late-evening run, whose f'
-    'igures are in brackets). `gradopt.glm` and `gradopt.lasso` run the same program: 2.4–2.7 s'
-    ' on each new shape without the cache (one `jit(solve)` of 2.0–2.2 s) [2.3–2.7 s], so the i'
-    "ssue's 3 s first-call target holds here, and a process filling the cache took up to 2.8 s "
-    '[2.7 s]; the former lasso solver took 4.5–4.9 s on every shape. A new shape compiles 2 pro'
-    "grams [3–4]: the result's slice and flags are one small program (`glm._unpadded`). 105×470"
-    "0 reuses the size bucket of 100×5000 (46–61 ms, the small program's compile). JAX's persis"
-    "tent cache brings a second process's first calls to 0.02–0.67 s. GridSearchCV on diabetes "
-    '(the `Lasso` estimator pads rows to a power of two, so the 353-row folds and the 442-row r'
-    'efit share one engine program) fits in 1.72 s [1.81 s], under the 2 s target: its program '
-    "forms the 16×16 Gram before the first step and has no residual form (docs/glm.md, 'Gram fo"
-    "rm'); scikit-learn 0.08 s, skglm 3.7 s [3.8 s] with numba's compilation; 0.55 s from the c"
-    "ache. gradopt does not turn the cache on itself (docs/glm.md). Memory: the first call's pe"
-    'ak (28× X) is dominated by compilation (the RSS the first call keeps: 384–394 MB); the sol'
-    've itself (second call) peaked at 3.0–3.1× X (46–48 MB), 67–146 ms.'
+    "Observed 2026-12-05 after the engine's programs went to XLA's LLVM elemental fusion emitte"
+    "rs (`problems/_compile.py`; the previous run of the same day, with XLA's default MLIR emit"
+    'ters, in brackets). `gradopt.glm` and `gradopt.lasso` run the same program: 1.5–1.9 s on e'
+    'ach new shape without the cache (one `jit(solve)` of 1.2–1.35 s) [2.4–2.7 s, 2.0–2.2 s], u'
+    "nder the issue's 3 s first-call target, and a process filling the cache took up to 1.9 s ["
+    '2.8 s]; the former lasso solver took 4.5–4.9 s on every shape. A new shape compiles 2 prog'
+    "rams: the engine's and a small one for the result's slice and flags (`glm._unpadded`). 105"
+    "×4700 reuses the size bucket of 100×5000 (20–37 ms, the small program's compile). JAX's pe"
+    "rsistent cache brings a second process's first calls to 0.41–0.67 s. GridSearchCV on diabe"
+    'tes (the `Lasso` estimator pads rows to a power of two, so the 353-row folds and the 442-r'
+    'ow refit share one engine program) fits in 1.25 s [1.72 s], under the 2 s target: its prog'
+    "ram forms the 16×16 Gram before the first step and has no residual form (docs/glm.md, 'Gra"
+    "m form'); scikit-learn 0.07 s, skglm 3.6 s [3.7 s] with numba's compilation; 0.56 s from t"
+    "he cache. gradopt does not turn the cache on itself (docs/glm.md). Memory: the first call'"
+    's peak is 9× X [28×], still above the 4× target and dominated by compilation (the RSS the '
+    "first call keeps: 99–101 MB [384–394 MB]: the elemental emitters' compiler holds less); th"
+    'e solve itself (second call) peaked at 2.6–3.2× X (40–49 MB), 74 ms.'
 )
 RAW = __import__('pathlib').Path(HERE) / "results" / "first_result.json"
 QUICK_SHAPES = [(100, 2000), (120, 2000), (90, 1800), (104, 1900)]

@@ -70,24 +70,27 @@ warnings.filterwarnings("ignore")
 
 # What the recorded run showed (2-core machine, quiet host, 2026-12-04).
 OBSERVATIONS = (
-    'Observed on the 2-core AMD EPYC host (2026-12-05, after the gathered inner loop went to 16'
-    ' coordinates per loop step and gathered groups of rows came to be read by slices; the 2026'
-    '-12-04 late-evening run in brackets): gradopt is faster than skglm on 13 of 15 problems [1'
-    '4] and even on the other two: huber 500×1000 and 2000×500 0.39–0.69×, 200×5000 1.01× [0.99'
-    '×]; all three poisson, 0.16–0.41×; all three logistic, 0.54–0.85×; all three multitask, 0.'
-    '25–0.29×; group 500×1000 1.03× [0.87×], 2000×500 0.32× and 200×5000 0.82× [1.52×]: reading'
-    " a gathered group's rows by a slice instead of a gather took it from 197 to 103 ms. Group "
-    '500×1000 (not gathered) moves between 0.87× and 1.26× from run to run on this host with un'
-    "changed code (an A/B of the commits before and after this session's changes: 11.3–12.2 aga"
-    'inst 12.5–13.5 ms). On harder group problems (0.01·α_max, 100×3000) the former dedicated s'
-    "olver was measured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (Cython cyclic block CD "
-    'over all rows) is 1.54–1.63× faster than gradopt on multitask 500×1000 and 2000×500, and 0'
-    '.64× on 200×5000. First calls compile one program per size bucket and datafit: 1.4–2.8 s h'
-    "ere, against numba's one-off compilation per problem type in skglm (2.7–6 s once, then onl"
-    "y the solve time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1"
-    "e-2 … 1e-10) does not reach the gap target within the cap on logistic 200×5000; its 'objec"
-    "tive agreement' flag there is the solver stopping early, not a difference of conventions: "
-    'wherever a solver reached the target, objectives agree to ≤ 1e-15 relative.'
+    "Observed on the 2-core AMD EPYC host (2026-12-05, after the engine's programs for the quad"
+    "ratic and Huber datafits went to XLA's LLVM elemental fusion emitters, `problems/_compile."
+    'py`; the run of the same day before it in brackets): gradopt is faster than skglm on 14 of'
+    ' 15 problems [13]: huber 500×1000 and 2000×500 0.63–0.89× [0.39–0.69×], 200×5000 1.15× [1.'
+    '01×]; all three poisson, 0.16–0.53× [0.16–0.41×]; all three logistic, 0.58–0.78× [0.54–0.8'
+    "5×]; all three multitask, 0.23–0.34× [0.25–0.29×]; group 0.51–0.78× [0.32–1.03×]. Huber's "
+    'solves ran 3–6 % slower with the elemental emitters in an alternated A/B (200×5000 225 → 2'
+    "33 ms) and compile about 0.9 s faster; this run's Huber times (22.9 → 29.1 ms on 500×1000 "
+    "between two runs of the same code) show this host's noise. Logistic and Poisson keep XLA's"
+    ' default emitters: with the elemental ones their solves were 20–30 % slower (docs/glm.md, '
+    "'Compile time'). Group 500×1000 (not gathered) moves between 0.64× and 1.26× from run to r"
+    'un on this host with unchanged code. On harder group problems (0.01·α_max, 100×3000) the f'
+    "ormer dedicated solver was measured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (Cython"
+    ' cyclic block CD over all rows) is 1.54–1.83× faster than gradopt on multitask 500×1000 an'
+    'd 2000×500, and 0.46× on 200×5000. First calls compile one program per size bucket and dat'
+    'afit: 1.0–1.8 s here for quadratic and Huber [1.4–2.3 s], 2.2–3.1 s for logistic and Poiss'
+    "on, against numba's one-off compilation per problem type in skglm (2.7–6 s once, then only"
+    " the solve time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1e"
+    "-2 … 1e-10) does not reach the gap target within the cap on logistic 200×5000; its 'object"
+    "ive agreement' flag there is the solver stopping early, not a difference of conventions: w"
+    'herever a solver reached the target, objectives agree to ≤ 1e-15 relative.'
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")

@@ -492,19 +492,20 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    'Observed (2-core AMD EPYC host, 2026-12-05, after the gathered inner loop went to 16 coord'
-    'inates per loop step with one small kernel per coordinate; the 2026-12-04 late-evening run'
-    ' in brackets): gradopt.lasso reaches the target on every point. First calls take 2.2–3.7 s'
-    " [2.5–3.5 s], above 3 s on 8 of 28 (this host's compile times move by about ±0.3 s between"
-    ' runs). Against scikit-learn 0.05–4.81× (faster on 14 of 30) [0.07–5.18×, 13], above 3× on'
-    " 1152×259 only, a problem scikit-learn solves in 2 ms, where the engine's setup, its Gram "
-    'formation and per-coordinate cost decide. Against skglm 0.22–2.58× (faster on 10) [0.38–3.'
-    '18×, 8], above 2× on 1152×259 only [four points]: 909×3360 went 187 → 149 ms, 387×2505 593'
-    ' → 385 ms, 928×1996 30 → 27 ms, 240×7308 360 → 243 ms. What limits the engine: a coordinat'
-    "e step is a few kernels of XLA's CPU runtime (a gathered working set: 0.16 µs at n = 100 t"
-    'o 0.64 µs at n = 1000, within 1.5× of two passes over the column; the Gram form and the pl'
-    'ain sweep about 0.6–1 µs), and the Gram form holds every feature where a specialised solve'
-    'r forms the Gram of the working set only (docs/lasso.md).'
+    "Observed (2-core AMD EPYC host, 2026-12-05, after the engine's programs went to XLA's LLVM"
+    ' elemental fusion emitters, `problems/_compile.py`; the run of the same day before it in b'
+    'rackets): gradopt.lasso reaches the target on every point. First calls take 1.5–2.4 s, sol'
+    "ve included [2.2–3.7 s, above 3 s on 8 of 28], so every point meets the issue's 3 s target"
+    "; two points reuse an earlier point's size bucket (25–35 ms). Against scikit-learn 0.06–4."
+    '18× (faster on 14 of 30) [0.05–4.81×, 14], above 3× on 1152×259 (7.9 vs 1.9 ms) and 299×10'
+    '1 (4.2 vs 1.4 ms; 2.56× before with the same gradopt time), problems scikit-learn solves i'
+    "n 1–2 ms, where the engine's setup, its Gram formation and per-coordinate cost decide. Aga"
+    'inst skglm 0.40–2.41× (faster on 13) [0.22–2.58×, 10], above 2× on 1152×259 and 4497×1250 '
+    '(2.07×: gradopt 532 → 494 ms, skglm 307 → 239 ms between the two runs). What limits the en'
+    "gine: a coordinate step is a few kernels of XLA's CPU runtime (a gathered working set: 0.1"
+    '6 µs at n = 100 to 0.64 µs at n = 1000, within 1.5× of two passes over the column; the Gra'
+    'm form and the plain sweep about 0.6–1 µs), and the Gram form holds every feature where a '
+    'specialised solver forms the Gram of the working set only (docs/lasso.md).'
 )
 
 
