@@ -7,8 +7,8 @@ emitters on a solve of the GLM engine (about 260 kernels: 2.2-3.0 s against
 1.6-1.9 s for a first call on this project's 2-core host), and the solves then
 run in about the same time (docs/glm.md, 'Compile time'). So the engine's
 programs ask for the elemental emitters, except where ``when`` says no: the
-solves of the proximal-Newton datafits (logistic, Poisson), whose ``exp`` and
-``log`` kernels ran 20-30 % slower with them.
+solves of the proximal-Newton datafits (logistic, Poisson) that sweep ``X`` in
+place, 20-30 % slower with them.
 
 The options apply only to a call made at the top level on the CPU backend:
 ``jax.jit`` refuses compiler options on a jit nested in another trace (the
@@ -34,8 +34,8 @@ COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 class jit:
     """``jax.jit(fun, **kwargs)``, compiled with ``COMPILER_OPTIONS`` when called at the
-    top level with the CPU as JAX's default backend and ``when(*args)`` holds (default:
-    always). ``lower``, ``_cache_size`` and the other attributes of a jitted function are
+    top level with the CPU as JAX's default backend and ``when(*args, **kwargs)`` holds
+    (default: always). ``lower``, ``_cache_size`` and the other attributes of a jitted function are
     those of the variant a call without arguments would use."""
 
     def __init__(self, fun, *, when=None, **kwargs):
@@ -44,13 +44,13 @@ class jit:
         self._when = when
         functools.update_wrapper(self, fun)
 
-    def _variant(self, *args):
+    def _variant(self, *args, **kwargs):
         tuned = (_top_level() and jax.default_backend() == "cpu"
-                 and (self._when is None or not args or self._when(*args)))
+                 and (self._when is None or not args or self._when(*args, **kwargs)))
         return self._tuned if tuned else self._plain
 
     def __call__(self, *args, **kwargs):
-        return self._variant(*args)(*args, **kwargs)
+        return self._variant(*args, **kwargs)(*args, **kwargs)
 
     def __getattr__(self, name):  # only for names the instance lacks
         if name in ("_plain", "_tuned", "_when"):  # before __init__ set them (copy, pickle)

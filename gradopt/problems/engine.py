@@ -1172,13 +1172,15 @@ def _gram_at_once(data: Data) -> bool:
     return p_rows <= GRAM_AT_ONCE and 2 * n * p_rows * p_rows <= GRAM_AT_ONCE_FLOPS
 
 
-def bounded_curvature(datafit, *_) -> bool:
-    """Whether ``datafit`` is solved without proximal Newton steps (quadratic, Huber): the
-    programs compiled with :mod:`gradopt.problems._compile`'s CPU options."""
-    return not datafit.newton
+def cpu_options(datafit, *_, columns: Columns | None = None, **__) -> bool:
+    """Whether a solve compiles with :mod:`gradopt.problems._compile`'s CPU options: a
+    datafit without proximal Newton steps (quadratic, Huber), or any datafit on a working
+    set gathered on one device (``p`` well above ``n``). A logistic or Poisson solve that
+    sweeps ``X`` in place ran 20-30 % slower with them (docs/glm.md, 'Compile time')."""
+    return not datafit.newton or (columns is not None and columns.mesh is None)
 
 
-@functools.partial(jit, when=bounded_curvature,
+@functools.partial(jit, when=cpu_options,
                    static_argnames=("fit_intercept", "ws_min", "columns", "newton"))
 def solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *,
           fit_intercept: bool, ws_min: int = WS_MIN, columns: Columns | None = None,

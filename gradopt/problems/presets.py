@@ -205,7 +205,7 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
                    sols.n_iter, sols.status == 0)
 
 
-@functools.partial(jit, when=engine.bounded_curvature, static_argnums=(1, 8, 9),
+@functools.partial(jit, when=engine.cpu_options, static_argnums=(1, 8, 9),
                    static_argnames=("columns", "newton"))
 def _path(datafit, penalty, data, W0, alphas, tol, max_iter, max_epochs, fit_intercept,
           differentiable, columns=None, newton=True):
