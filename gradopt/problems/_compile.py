@@ -35,8 +35,8 @@ COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 class jit:
     """``jax.jit(fun, **kwargs)``, compiled with ``COMPILER_OPTIONS`` when called at the
     top level with the CPU as JAX's default backend and ``when(*args, **kwargs)`` holds
-    (default: always). ``lower``, ``_cache_size`` and the other attributes of a jitted function are
-    those of the variant a call without arguments would use."""
+    (default: always). ``lower``, ``_cache_size`` and the other attributes of a jitted
+    function are those of the variant a call without arguments would use."""
 
     def __init__(self, fun, *, when=None, **kwargs):
         self._plain = jax.jit(fun, **kwargs)
