@@ -811,14 +811,16 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs,
         return 0.5 * jnp.sum((q0 + q) * (W - W0)) + penalty_value(penalty, data, W)
 
     def step(j, c):
-        W, q, change = c
+        # W's write is deferred to the next step, as in _inner's sweep: written first, then
+        # read, it is updated in place (read after the write, XLA copied W twice per step)
+        W, q, change, new = c
+        W = lax.dynamic_update_slice_in_dim(W, new, jnp.maximum(j - 1, 0), 0)
         pen = jax.tree_util.tree_map(lambda a: lax.dynamic_slice_in_dim(a, j, 1), penalty)
         wj = lax.dynamic_slice_in_dim(W, j, 1, 0)  # (1, k)
         new, d, moved = _block_step(pen, wj, lax.dynamic_slice_in_dim(q, j, 1, 0), L[j],
                                     data.valid[j, 0], at)
         q = q + lax.dynamic_index_in_dim(H, j, 0, keepdims=False)[:, None] * d
-        change = jnp.maximum(change, moved)
-        return lax.dynamic_update_slice_in_dim(W, new, j, 0), q, change
+        return W, q, jnp.maximum(change, moved), new
 
     def support_step(W, q, change, clock):
         m, signature = _support(data, W, jnp.arange(W.shape[0]), size)
@@ -834,7 +836,9 @@ def _inner_gram(penalty, data: Data, H, q0, W0, size, L, tol_in, max_epochs,
         return jnp.where(take, Wn, W), jnp.where(take, qn, q), clock
 
     def epoch(s: _GramInner) -> _GramInner:
-        W, q, change = lax.fori_loop(0, size, step, (s.W, s.q, jnp.zeros((), H.dtype)))
+        W, q, change, new = lax.fori_loop(0, size, step,
+                                          (s.W, s.q, jnp.zeros((), H.dtype), s.W[:1]))
+        W = lax.dynamic_update_slice_in_dim(W, new, jnp.maximum(size - 1, 0), 0)
         slot = s.epoch % (ANDERSON_M + 1)
         zero_b = jnp.zeros(W.shape[1:], W.dtype)
         hist = jax.tree_util.tree_map(lambda h, x: h.at[slot].set(x), s.hist,
