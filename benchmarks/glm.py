@@ -70,28 +70,28 @@ warnings.filterwarnings("ignore")
 
 # What the recorded run showed (2-core machine, quiet host, 2026-12-04).
 OBSERVATIONS = (
-    "Observed on the 2-core AMD EPYC host (2026-12-05, after the engine's programs went to XLA'"
-    's LLVM elemental fusion emitters for the quadratic and Huber datafits and for every datafi'
-    't on a gathered working set, `problems/_compile.py`; the run of the same day before that c'
-    'hange in brackets): gradopt is faster than skglm on 13 of 15 problems [13]: huber 500×1000'
-    ' and 2000×500 0.45–0.83× [0.39–0.69×], 200×5000 1.04× [1.01×]; all three poisson, 0.16–0.4'
-    '4× [0.16–0.41×]; all three logistic, 0.57–0.98× [0.54–0.85×]; all three multitask, 0.26–0.'
-    '41× [0.25–0.29×]; group 2000×500 and 200×5000 0.66–0.78× [0.32–0.82×], 500×1000 1.15× [1.0'
-    "3×]. Huber's solves ran 3–6 % slower with the elemental emitters in an alternated A/B (200"
-    '×5000 225 → 233 ms) and compile about 0.9 s faster; logistic and Poisson solves that sweep'
-    " X in place keep XLA's default emitters, with the elemental ones they ran 20–30 % slower ("
-    "docs/glm.md, 'Compile time'). Group 500×1000 (not gathered) moves between 0.64× and 1.26× "
-    'from run to run on this host with unchanged code, and multitask 500×1000 between 14.9 and '
-    '19.9 ms. On harder group problems (0.01·α_max, 100×3000) the former dedicated solver was m'
-    "easured 1.3–3.7× faster. scikit-learn's MultiTaskLasso (Cython cyclic block CD over all ro"
-    'ws) is 1.8–2.5× faster than gradopt on multitask 500×1000 and 2000×500 in this run [1.5–1.'
-    '6×], and 0.50× on 200×5000. First calls compile one program per size bucket and datafit: 1'
-    '.0–2.1 s here for quadratic and Huber, 1.7–2.5 s for logistic and Poisson [2.0–2.8 s], aga'
-    "inst numba's one-off compilation per problem type in skglm (2.7–6 s once, then only the so"
-    "lve time on new shapes). scikit-learn's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e"
-    "-10) does not reach the gap target within the cap on logistic 200×5000; its 'objective agr"
-    "eement' flag there is the solver stopping early, not a difference of conventions: wherever"
-    ' a solver reached the target, objectives agree to ≤ 1e-15 relative.'
+    "Observed on the 2-core AMD EPYC host (2026-12-05, this run; the engine's programs "
+    "compiled with XLA's LLVM elemental fusion emitters for the quadratic and Huber datafits "
+    "and for every datafit on a gathered working set, `problems/_compile.py`): gradopt is "
+    "faster than skglm on 14 of 15 problems: huber 500×1000 and 2000×500 0.54–0.75×, "
+    "200×5000 1.01×; poisson 0.15–0.45×; logistic 0.40–0.83×; multitask 0.22–0.36×; group "
+    "0.53–0.98×. Earlier runs of the same day with unchanged code put huber 200×5000 at "
+    "1.01–1.04× and group 500×1000 (not gathered) anywhere between 0.64× and 1.26×, "
+    "multitask 500×1000 between 14.9 and 20.3 ms: differences below about 20 % are within "
+    "this host's noise. Huber's solves ran 3–6 % slower with the elemental emitters in an "
+    "alternated A/B (200×5000 225 → 233 ms) and compile about 0.9 s faster; logistic and "
+    "Poisson solves that sweep X in place keep XLA's default emitters, with the elemental "
+    "ones they ran 20–30 % slower (docs/glm.md, 'Compile time'). On harder group problems "
+    "(0.01·α_max, 100×3000) the former dedicated solver was measured 1.3–3.7× faster. "
+    "scikit-learn's MultiTaskLasso (Cython cyclic block CD over all rows) is 1.3–2.5× faster "
+    "than gradopt on multitask 500×1000 and 2000×500, and 0.49× on 200×5000. First calls "
+    "compile one program per size bucket and datafit: 1.1–2.3 s here for quadratic and "
+    "Huber, 2.0–2.7 s for logistic and Poisson, against numba's one-off compilation per "
+    "problem type in skglm (3–7 s once, then only the solve time on new shapes). "
+    "scikit-learn's saga (LogisticRegression, l1, tol ladder 1e-2 … 1e-10) does not reach "
+    "the gap target within the cap on logistic 200×5000; its 'objective agreement' flag "
+    "there is the solver stopping early, not a difference of conventions: wherever a solver "
+    "reached the target, objectives agree to ≤ 1e-15 relative."
 )
 
 KINDS = ("huber", "poisson", "logistic", "multitask", "group")

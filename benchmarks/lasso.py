@@ -492,20 +492,26 @@ def main():
 
 
 WIDE_OBSERVATIONS = (
-    "Observed (2-core AMD EPYC host, 2026-12-05, after the engine's programs went to XLA's LLVM"
-    ' elemental fusion emitters, `problems/_compile.py`; the run of the same day before it in b'
-    'rackets): gradopt.lasso reaches the target on every point. First calls take 1.5–2.4 s, sol'
-    "ve included [2.2–3.7 s, above 3 s on 8 of 28], so every point meets the issue's 3 s target"
-    "; two points reuse an earlier point's size bucket (25–35 ms). Against scikit-learn 0.06–4."
-    '18× (faster on 14 of 30) [0.05–4.81×, 14], above 3× on 1152×259 (7.9 vs 1.9 ms) and 299×10'
-    '1 (4.2 vs 1.4 ms; 2.56× before with the same gradopt time), problems scikit-learn solves i'
-    "n 1–2 ms, where the engine's setup, its Gram formation and per-coordinate cost decide. Aga"
-    'inst skglm 0.40–2.41× (faster on 13) [0.22–2.58×, 10], above 2× on 1152×259 and 4497×1250 '
-    '(2.07×: gradopt 532 → 494 ms, skglm 307 → 239 ms between the two runs). What limits the en'
-    "gine: a coordinate step is a few kernels of XLA's CPU runtime (a gathered working set: 0.1"
-    '6 µs at n = 100 to 0.64 µs at n = 1000, within 1.5× of two passes over the column; the Gra'
-    'm form and the plain sweep about 0.6–1 µs), and the Gram form holds every feature where a '
-    'specialised solver forms the Gram of the working set only (docs/lasso.md).'
+    "Observed (2-core AMD EPYC host, 2026-12-05; this run, and in brackets a run of the same "
+    "code 20 minutes earlier): gradopt.lasso reaches the target on every point. First calls "
+    "take 1.6–2.5 s [1.5–2.7 s], solve included, under the issue's 3 s target; two points reuse an "
+    "earlier point's size bucket (29–35 ms). Against scikit-learn 0.05–3.84× (faster on 18 of "
+    "30) [0.05–4.92×, 17], above 3× on 1152×259 (8.1 vs 2.1 ms [10.3 vs 2.1 ms]). Against "
+    "skglm 0.28–2.61× (faster on 17) [0.26–3.12×, 15], above 2× on 1152×259 only [and "
+    "101×123 ρ=0.99 reg=0.3, 5.4 vs 2.4 ms, which took 1.5 ms in this run: millisecond "
+    "problems move by 2× between runs on this host]. 4497×1250 ρ=0.9 reg=0.01, 2.07× skglm in "
+    "the previous recorded run (494 vs 239 ms), is now 1.76× [1.73×]: the Gram-form sweep no "
+    "longer copies the coefficients twice per coordinate step (docs/glm.md, 'Reductions over "
+    "the samples'; 525 → 450 ms in an alternated A/B). 1152×259 (n = 4.4 p, support 187 of 259 "
+    "features at 0.01·α_max, 19 epochs): the engine's residual phase takes 1138 coordinate "
+    "steps of about 15 XLA kernels each, then forms the 320×1280 padded Gram (about 3.3 ms, "
+    "40 % of the solve, at XLA's 80 Gflop/s for that product) and takes 1813 Gram-form steps; "
+    "scikit-learn runs 19 plain sweeps of 259 coordinates at about 0.45 µs each. What limits "
+    "the engine: a coordinate step is several kernels of XLA's CPU runtime (a gathered "
+    "working set: 0.16 µs at n = 100 to 0.64 µs at n = 1000, within 1.5× of two passes over "
+    "the column; the Gram form and the plain sweep about 0.5–1.5 µs), and the Gram form holds "
+    "every feature where a specialised solver forms the Gram of the working set only "
+    "(docs/lasso.md)."
 )
 
 
