@@ -171,7 +171,9 @@ class _RegressorBase(RegressorMixin, _SparseLinearBase):
             x_mean, y_mean = X.mean(axis=0), y.mean()
             X, y = X - x_mean, y - y_mean
         if l1_ratio > 0:
-            amax = float(np.max(np.abs(X.T @ y))) / (n * l1_ratio)
+            corr = X.T @ y
+            corr = max(float(np.max(corr)), 0.0) if self.positive else float(np.max(np.abs(corr)))
+            amax = corr / (n * l1_ratio)
             if self.alpha >= amax:
                 warnings.warn(
                     f"alpha={self.alpha:g} >= alpha_max={amax:g}: the solution is w = 0.",
@@ -186,7 +188,8 @@ class _RegressorBase(RegressorMixin, _SparseLinearBase):
         with warnings.catch_warnings():  # said above, for the unpadded problem
             warnings.filterwarnings("ignore", message=r"alpha=.*alpha_max", category=UserWarning)
             res = elastic_net(Xp, yp, self.alpha * n / n_pad, l1_ratio, fit_intercept=False,
-                              tol=self.tol, max_iter=max_iter, init=self._warm_init(p))
+                              tol=self.tol, max_iter=max_iter, init=self._warm_init(p),
+                              positive=self.positive)
         coef = np.asarray(res.coef)
         b = float(y_mean - x_mean @ coef) if self.fit_intercept else 0.0
         scale = n_pad / n
@@ -218,6 +221,7 @@ class Lasso(_RegressorBase):
       tol: stop when the duality gap is ``<= tol * P(0)``.
       max_iter: maximum solver iterations.
       warm_start: start from the previous ``coef_``.
+      positive: constrain the coefficients to be ``>= 0`` (as scikit-learn's).
 
     Attributes:
       coef_, intercept_, n_iter_, duality_gap_ (a certificate:
@@ -234,12 +238,14 @@ class Lasso(_RegressorBase):
         [0.922, 0.389]
     """
 
-    def __init__(self, alpha=1.0, *, fit_intercept=True, tol=1e-4, max_iter=1000, warm_start=False):
+    def __init__(self, alpha=1.0, *, fit_intercept=True, tol=1e-4, max_iter=1000, warm_start=False,
+                 positive=False):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
         self.warm_start = warm_start
+        self.positive = positive
 
     def fit(self, X, y):
         """Fit on ``X (n, p)``, ``y (n,)``; returns ``self``."""
@@ -258,7 +264,7 @@ class ElasticNet(_RegressorBase):
     Parameters:
       alpha: ``> 0``.
       l1_ratio: in ``[0, 1]`` (1 is the lasso, 0 ridge).
-      fit_intercept, tol, max_iter, warm_start: as in :class:`Lasso`.
+      fit_intercept, tol, max_iter, warm_start, positive: as in :class:`Lasso`.
 
     Attributes: as :class:`Lasso`.
 
@@ -273,7 +279,8 @@ class ElasticNet(_RegressorBase):
     """
 
     def __init__(
-        self, alpha=1.0, l1_ratio=0.5, *, fit_intercept=True, tol=1e-4, max_iter=1000, warm_start=False
+        self, alpha=1.0, l1_ratio=0.5, *, fit_intercept=True, tol=1e-4, max_iter=1000, warm_start=False,
+        positive=False,
     ):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -281,6 +288,7 @@ class ElasticNet(_RegressorBase):
         self.tol = tol
         self.max_iter = max_iter
         self.warm_start = warm_start
+        self.positive = positive
 
     def fit(self, X, y):
         """Fit on ``X (n, p)``, ``y (n,)``; returns ``self``."""

@@ -32,7 +32,7 @@ def _expected_failed_checks(estimator):
 
 @pytest.mark.slow  # ~1.5 min of CPU (one compile per check's dataset shape): `make test-slow`
 @parametrize_with_checks(
-    [Lasso(), ElasticNet(), GroupLasso(), SparseLogisticRegression()],
+    [Lasso(), Lasso(positive=True), ElasticNet(), GroupLasso(), SparseLogisticRegression()],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_estimator_checks(estimator, check):

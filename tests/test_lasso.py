@@ -404,3 +404,11 @@ def test_precision_rule():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert lasso_mod._float_dtype(np.zeros((2, 2), int), np.zeros(2, int)) == jnp.float64
+
+
+def test_alpha_max_of_ridge_is_inf_or_zero():
+    # l1_ratio = 0 (ridge): no finite alpha zeroes w unless X^T y = 0 (a NameError once)
+    X, y = DATASETS["toeplitz"]
+    assert gradopt.lasso_alpha_max(X, y, l1_ratio=0.0) == np.inf
+    assert gradopt.lasso_alpha_max(X, y, l1_ratio=0.0, positive=True) == np.inf
+    assert gradopt.lasso_alpha_max(X, np.zeros_like(y), l1_ratio=0.0) == 0.0

@@ -29,6 +29,7 @@ under ``jax.jit`` / ``jax.vmap``, on sharded data and on CPU, GPU and TPU.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import Any, NamedTuple
 
@@ -55,6 +56,7 @@ from gradopt.problems.glm import (
 )
 from gradopt.problems.presets import _enet_or_l1, _path, _pure_l1
 from gradopt.prox.sparse import elastic_net as _enet_penalty
+from gradopt.prox.sparse import _check_positive
 from gradopt.prox.sparse import l1 as _l1_penalty
 from gradopt.solve.result import Status
 
@@ -143,8 +145,9 @@ def _check_data(X, y, *, batched: bool = False, finite: bool = True):
     return X, y
 
 
-def _check_common(alpha, l1_ratio, tol, max_iter, max_outer=1):
+def _check_common(alpha, l1_ratio, tol, max_iter, max_outer=1, positive=False):
     check_scalar("alpha", alpha, low=0.0)
+    _check_positive(positive)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
     check_scalar("tol", tol, low=0.0)
     _inputs.check_count("max_iter", max_iter, 1)
@@ -249,13 +252,23 @@ def lasso_duality_gap(X, y, w, alpha, b=0.0, *, fit_intercept=None):
     return elastic_net_duality_gap(X, y, w, alpha, 1.0, b, fit_intercept=fit_intercept)
 
 
-def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0):
+def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0, positive=False):
     """``||X^T (y - mean(y))||_inf / (n l1_ratio)``: the smallest ``alpha`` with solution 0.
 
     (``X`` centered too when ``fit_intercept``; ``l1_ratio`` for the elastic net.)
+    With ``positive`` (coefficients ``>= 0``), ``max(0, max_j x_j^T (y - mean(y))) / (n
+    l1_ratio)``: only a positive correlation can make a coefficient leave 0.
     """
     X, y = _check_data(X, y)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
+    _check_positive(positive)
+    if positive:  # (X - 1 xbar)^T yc = X^T yc, as sum(yc) = 0: no centred copy of X
+        xp = np if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) else jnp
+        yc = y - xp.mean(y) if fit_intercept else y
+        corr = max(float(xp.max(_sharding.dot(X.T, yc))), 0.0) / X.shape[0]
+        if l1_ratio == 0:
+            return math.inf if corr > 0 else 0.0
+        return corr / l1_ratio
     if _sharding.is_sharded(X):  # computed where the data lie (the same formula)
         corr = float(glm_alpha_max(X, y, quadratic(), fit_intercept=fit_intercept))
         if l1_ratio == 0:
@@ -296,7 +309,8 @@ def _enet(X, y, alpha, l1_ratio, **kw):
     if not any(is_traced(v) for v in (X, y, alpha, l1_ratio, res.coef)) and l1_ratio > 0:
         if not np.any(np.asarray(res.coef)):  # one small transfer, no extra dispatch
             Xd = X.toarray() if is_scipy_sparse(X) else X  # warned about once already
-            amax = lasso_alpha_max(Xd, y, fit_intercept=kw["fit_intercept"], l1_ratio=l1_ratio)
+            amax = lasso_alpha_max(Xd, y, fit_intercept=kw["fit_intercept"], l1_ratio=l1_ratio,
+                                   positive=kw["positive"])
             if float(alpha) >= amax:
                 warnings.warn(
                     f"alpha={float(alpha):g} >= alpha_max={amax:g}: the solution is w = 0.",
@@ -307,15 +321,16 @@ def _enet(X, y, alpha, l1_ratio, **kw):
 
 
 def _enet_solve(X, y, alpha, l1_ratio, *, fit_intercept, tol, max_iter, init, solver, ws_size,
-                max_outer):
-    _check_common(alpha, l1_ratio, tol, max_iter, max_outer)
+                max_outer, positive):
+    _check_common(alpha, l1_ratio, tol, max_iter, max_outer, positive)
     X, y = _check_data(X, y, finite=False)  # engine_least_squares' glm._prepare checks it
     _check_solver(solver, ws_size)
     dt = _float_dtype(X, y)
     # NumPy inputs stay NumPy (padded on the host); JAX ones are cast where they lie. init is
     # checked and cast by the engine's preparation (glm._prepare)
     return engine_least_squares(
-        _host_or_device(X, dt), _host_or_device(y, dt), _enet_or_l1(alpha, l1_ratio), init,
+        _host_or_device(X, dt), _host_or_device(y, dt), _enet_or_l1(alpha, l1_ratio, positive),
+        init,
         fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, max_outer=max_outer)
 
 
@@ -380,7 +395,8 @@ _SOLVER_DOC = """
 
 
 def lasso(X, y, alpha, *, fit_intercept=False, tol=1e-6, max_iter=DEFAULT_MAX_ITER, init=None,
-          solver="auto", ws_size=None, max_outer=DEFAULT_MAX_OUTER) -> SparseResult:
+          solver="auto", ws_size=None, max_outer=DEFAULT_MAX_OUTER,
+          positive=False) -> SparseResult:
     """The lasso: minimize ``1/(2n) ||y - X w - b||^2 + alpha ||w||_1``.
 
     scikit-learn's ``Lasso(alpha)`` objective (same scaling, same ``alpha``).
@@ -404,6 +420,10 @@ def lasso(X, y, alpha, *, fit_intercept=False, tol=1e-6, max_iter=DEFAULT_MAX_IT
       ws_size: no longer has an effect (``FutureWarning``); kept for
         compatibility.
       max_outer: maximum number of working-set iterations.
+      positive: constrain the coefficients to be ``>= 0`` (scikit-learn's
+        ``Lasso(positive=True)``; the penalty ``gradopt.prox.l1(alpha,
+        positive=True)``). ``alpha_max`` is then the largest positive
+        correlation (``lasso_alpha_max(..., positive=True)``).
     {doc}
     Example::
 
@@ -415,12 +435,13 @@ def lasso(X, y, alpha, *, fit_intercept=False, tol=1e-6, max_iter=DEFAULT_MAX_IT
         (True, 7)
     """
     return _enet(X, y, alpha, 1.0, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                 init=init, solver=solver, ws_size=ws_size, max_outer=max_outer)
+                 init=init, solver=solver, ws_size=ws_size, max_outer=max_outer,
+                 positive=positive)
 
 
 def elastic_net(X, y, alpha, l1_ratio=0.5, *, fit_intercept=False, tol=1e-6,
                 max_iter=DEFAULT_MAX_ITER, init=None, solver="auto", ws_size=None,
-                max_outer=DEFAULT_MAX_OUTER) -> SparseResult:
+                max_outer=DEFAULT_MAX_OUTER, positive=False) -> SparseResult:
     """The elastic net: ``1/(2n) ||y - X w - b||^2 + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio)/2 ||w||^2``.
 
     scikit-learn's ``ElasticNet(alpha, l1_ratio)`` objective. ``l1_ratio = 1``
@@ -430,7 +451,7 @@ def elastic_net(X, y, alpha, l1_ratio=0.5, *, fit_intercept=False, tol=1e-6,
     ``w_j <- S(x_j^T r/n + d_j w_j, alpha l1_ratio) / (d_j + alpha (1 - l1_ratio))``
     with ``d_j = ||x_j||^2/n``; the gap is :func:`elastic_net_duality_gap`.
 
-    Args: as :func:`lasso`, plus ``l1_ratio`` in ``[0, 1]``.
+    Args: as :func:`lasso` (``positive`` included), plus ``l1_ratio`` in ``[0, 1]``.
     {doc}
     Example::
 
@@ -441,7 +462,8 @@ def elastic_net(X, y, alpha, l1_ratio=0.5, *, fit_intercept=False, tol=1e-6,
         [0.45, 0.45]
     """
     return _enet(X, y, alpha, l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                 init=init, solver=solver, ws_size=ws_size, max_outer=max_outer)
+                 init=init, solver=solver, ws_size=ws_size, max_outer=max_outer,
+                 positive=positive)
 
 
 lasso.__doc__ = lasso.__doc__.replace("{doc}", _SOLVER_DOC)
@@ -471,7 +493,8 @@ class LassoPath(NamedTuple):
 
 
 def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False, tol=1e-6,
-               max_iter=DEFAULT_MAX_ITER, l1_ratio=1.0, max_outer=DEFAULT_MAX_OUTER) -> LassoPath:
+               max_iter=DEFAULT_MAX_ITER, l1_ratio=1.0, max_outer=DEFAULT_MAX_OUTER,
+               positive=False) -> LassoPath:
     """Lasso (or elastic-net) solutions along a decreasing grid of ``alpha``, warm-started.
 
     Default grid (scikit-learn's ``lasso_path`` / ``enet_path``):
@@ -483,7 +506,9 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
     validated, cast and padded once, and the whole path is one compiled program
     (the GLM engine's warm-started ``lax.scan``, :func:`gradopt.glm_path`).
 
-    Args: as :func:`elastic_net` (``l1_ratio=1``: the lasso).
+    Args: as :func:`elastic_net` (``l1_ratio=1``: the lasso). With ``positive`` the
+    default grid starts at the positive lasso's ``alpha_max`` (the largest
+    positive correlation, as scikit-learn's ``lasso_path(positive=True)``).
 
     Returns:
       :class:`LassoPath` ``(alphas, coefs (k, p), intercepts, duality_gaps,
@@ -507,7 +532,7 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
     """
     check_scalar("eps", eps, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     _inputs.check_count("n_alphas", n_alphas, 1)
-    _check_common(0.0, l1_ratio, tol, max_iter, max_outer)
+    _check_common(0.0, l1_ratio, tol, max_iter, max_outer, positive)
     X, y = _check_data(X, y)
     n, p = X.shape
     dt = _float_dtype(X, y)
@@ -517,7 +542,7 @@ def lasso_path(X, y, alphas=None, n_alphas=100, eps=1e-3, *, fit_intercept=False
         alphas = _check_alphas(alphas)
     path = _engine_path(_host_or_device(X, dt), _host_or_device(y, dt), alphas, n_alphas, eps,
                         l1_ratio, fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                        max_outer=max_outer)
+                        max_outer=max_outer, positive=bool(positive))
     if any_traced((X, y, alphas, l1_ratio)):  # differentiable: JAX arrays
         return path
     return LassoPath(*(np.asarray(a) for a in path))  # replicated when sharded: readable everywhere
@@ -541,8 +566,13 @@ def _enet_pair(a):
     return _enet_penalty(a[0], a[1])
 
 
+def _enet_pair_positive(a):
+    """:func:`_enet_pair` with ``w >= 0``."""
+    return _enet_penalty(a[0], a[1], positive=True)
+
+
 def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, max_iter,
-                 max_outer) -> LassoPath:
+                 max_outer, positive=False) -> LassoPath:
     """:func:`lasso_path` by the GLM engine's warm-started path (``glm_path``'s ``lax.scan``),
     differentiable. The default grid is a function of the data, differentiated with them."""
     n = X.shape[0]
@@ -552,12 +582,14 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
         xp = np if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) else jnp
         yc = y - xp.mean(y) if fit_intercept else y
         corr = X.T @ yc if xp is np else _sharding.dot(X.T, yc)
-        amax = xp.max(xp.abs(corr)) / (n * l1_ratio)
+        top = xp.maximum(xp.max(corr), 0.0) if positive else xp.max(xp.abs(corr))
+        amax = top / (n * l1_ratio)
         alphas = amax * xp.geomspace(1.0, eps, num=n_alphas, dtype=X.dtype)
     alphas = jnp.asarray(alphas, X.dtype)
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)
     data, W0, (_, p, _, _, _) = _prepare(X, y, quadratic(), None, multitask=False)
-    sols = _path(quadratic(), _enet_pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
+    pair = _enet_pair_positive if positive else _enet_pair
+    sols = _path(quadratic(), pair, data, W0, pairs, tol, int(max_outer), int(max_iter),
                  bool(fit_intercept), traced, columns=_columns(data, quadratic()),
                  newton=not any_batched((data, pairs)))
     return LassoPath(alphas=alphas, coefs=sols.iterate.W[:, :p, 0],
@@ -571,7 +603,8 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
 
 
 def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
-                max_iter=DEFAULT_MAX_ITER, ws_size=None, max_outer=DEFAULT_MAX_OUTER) -> SparseResult:
+                max_iter=DEFAULT_MAX_ITER, ws_size=None, max_outer=DEFAULT_MAX_OUTER,
+                positive=False) -> SparseResult:
     """Many independent lasso / elastic-net problems in one compiled, vmapped call.
 
     Any of ``X`` ``(B, n, p)`` or ``(n, p)``, ``y`` ``(B, n)`` or ``(n,)`` and
@@ -588,7 +621,7 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
     iterate in lockstep until the slowest one has converged (each keeps its
     own certified solution). Returns a
     :class:`~gradopt.problems.SparseResult` whose fields have a leading batch
-    axis. Objective, precision and input rules as :func:`elastic_net`.
+    axis. Objective, ``positive``, precision and input rules as :func:`elastic_net`.
 
     Derivatives: when an argument as passed is traced (``jax.grad``, ``jax.jit``
     or ``jax.vmap`` around the call), the batch is a ``jax.vmap`` of the GLM
@@ -632,7 +665,8 @@ def lasso_batch(X, y, alpha, *, l1_ratio=1.0, fit_intercept=False, tol=1e-6,
         ((4, 8), True)
     """
     return _batch_call(X, y, alpha, l1_ratio=l1_ratio, fit_intercept=fit_intercept, tol=tol,
-                       max_iter=max_iter, ws_size=ws_size, max_outer=max_outer)()
+                       max_iter=max_iter, ws_size=ws_size, max_outer=max_outer,
+                       positive=positive)()
 
 
 class _BatchCall(NamedTuple):
@@ -651,9 +685,10 @@ class _BatchCall(NamedTuple):
 
 
 def _batch_call(X, y, alpha, *, l1_ratio, fit_intercept, tol, max_iter, ws_size,
-                max_outer) -> _BatchCall:
+                max_outer, positive=False) -> _BatchCall:
     """:func:`lasso_batch`'s checks, and the program that solves the batch where it lies."""
-    _check_common(0.0, l1_ratio, tol, max_iter, max_outer)
+    _check_common(0.0, l1_ratio, tol, max_iter, max_outer, positive)
+    positive = bool(positive)
     X, y = _check_data(X, y, batched=True)
     alpha_arr = alpha if (isinstance(alpha, jax.Array) or is_traced(alpha)) else np.asarray(alpha)
     if alpha_arr.ndim > 1:
@@ -679,20 +714,20 @@ def _batch_call(X, y, alpha, *, l1_ratio, fit_intercept, tol, max_iter, ws_size,
     in_axes = (0 if X.ndim == 3 else None, 0 if y.ndim == 2 else None,
                0 if alpha_arr.ndim == 1 else None)
     static = dict(in_axes=in_axes, fit_intercept=bool(fit_intercept), max_iter=int(max_iter),
-                  max_outer=int(max_outer), pure_l1=_pure_l1(l1_ratio))
+                  max_outer=int(max_outer), pure_l1=_pure_l1(l1_ratio), positive=positive)
     # the arguments as passed: traced by an outer jax.grad / jit / vmap (the vmap below
     # traces them too, but only after this test)
     if any_traced((X, y, alpha_arr, l1_ratio, tol)):
         args = jnp.asarray(X, dt), jnp.asarray(y, dt), jnp.asarray(alpha_arr, dt)
         solve = jax.vmap(lambda X, y, a: engine_least_squares(
-            X, y, _enet_or_l1(a, l1_ratio), None, fit_intercept=fit_intercept, tol=tol,
+            X, y, _enet_or_l1(a, l1_ratio, positive), None, fit_intercept=fit_intercept, tol=tol,
             max_iter=max_iter, max_outer=max_outer), in_axes=in_axes)
         return _BatchCall(solve, args, {}, "traced", lowerable=False)
     plan = _batch_plan(X, y, alpha_arr, in_axes)
     if plan.kind == "rows":
         return _rows_call(X, y, alpha_arr, plan, dt, in_axes, l1_ratio=l1_ratio,
                           fit_intercept=bool(fit_intercept), tol=tol, max_iter=int(max_iter),
-                          max_outer=int(max_outer))
+                          max_outer=int(max_outer), positive=positive)
     if plan.kind == "batch":
         batch = NamedSharding(plan.mesh, P(plan.axis))
         shared = NamedSharding(plan.mesh, P())
@@ -758,38 +793,46 @@ def _place(a, sharding: NamedSharding, dtype):
     return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
 
 
+def _batch_penalty(a, l1_ratio, pure_l1: bool, positive: bool):
+    """One batched problem's penalty (``pure_l1``: ``l1_ratio`` is a concrete 1)."""
+    if pure_l1:
+        return _l1_penalty(a, positive=positive)
+    return _enet_penalty(a, l1_ratio, positive=positive)
+
+
 def _batch_body(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
-                pure_l1):
+                pure_l1, positive):
     """The GLM engine's solve vmapped over a batch (on one device, or on one device's block):
     each problem padded and solved as :func:`lasso` does, without Newton steps (a vmapped
     ``lax.cond`` runs both branches)."""
     def one(X, y, a):
-        penalty = _l1_penalty(a) if pure_l1 else _enet_penalty(a, l1_ratio)
+        penalty = _batch_penalty(a, l1_ratio, pure_l1, positive)
         return engine_least_squares(X, y, penalty, None, fit_intercept=fit_intercept, tol=tol,
                                     max_iter=max_iter, max_outer=max_outer)
 
     return jax.vmap(one, in_axes=in_axes)(X, y, alpha)
 
 
-_BATCH_STATIC = ("in_axes", "fit_intercept", "max_iter", "max_outer", "pure_l1")
+_BATCH_STATIC = ("in_axes", "fit_intercept", "max_iter", "max_outer", "pure_l1", "positive")
 _batch_jit = jit(_batch_body, static_argnames=_BATCH_STATIC)
 
 
 @functools.partial(jit, static_argnames=_BATCH_STATIC + ("mesh", "axis"))
 def _batch_shards_jit(X, y, alpha, l1_ratio, tol, *, in_axes, fit_intercept, max_iter, max_outer,
-                      pure_l1, mesh, axis):
+                      pure_l1, positive, mesh, axis):
     """:func:`_batch_body` on each device's block of the batch (``jax.shard_map`` over the
     batch's mesh axes ``axis``): no communication; results sharded like the batch."""
     specs = tuple(P(axis) if ax == 0 else P() for ax in in_axes) + (P(), P())
     local = functools.partial(_batch_body, in_axes=in_axes, fit_intercept=fit_intercept,
-                              max_iter=max_iter, max_outer=max_outer, pure_l1=pure_l1)
+                              max_iter=max_iter, max_outer=max_outer, pure_l1=pure_l1,
+                              positive=positive)
     # check_vma=False: the solver's loops carry values that start equal on every device
     return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(axis),
                          check_vma=False)(X, y, alpha, l1_ratio, tol)
 
 
 def _rows_call(X, y, alpha, plan: _BatchPlan, dt, in_axes, *, l1_ratio, fit_intercept, tol,
-               max_iter, max_outer) -> _BatchCall:
+               max_iter, max_outer, positive) -> _BatchCall:
     """A batch of problems sharing a row-sharded ``X``: the engine's data prepared once (``X``
     transposed and feature-padded on its own devices), ``y`` placed like ``X``'s rows."""
     if X.dtype != dt:
@@ -806,15 +849,15 @@ def _rows_call(X, y, alpha, plan: _BatchPlan, dt, in_axes, *, l1_ratio, fit_inte
     else:
         alphas = _place(alpha, NamedSharding(plan.mesh, P()), dt)
     args = (data, W0, ys, alphas, np.asarray(l1_ratio, dt), np.asarray(tol, dt))
-    static = dict(y_axis=ax_y, a_axis=ax_a, p=p, pure_l1=_pure_l1(l1_ratio),
+    static = dict(y_axis=ax_y, a_axis=ax_a, p=p, pure_l1=_pure_l1(l1_ratio), positive=positive,
                   fit_intercept=fit_intercept, max_iter=max_iter, max_outer=max_outer)
     return _BatchCall(_batch_rows_jit, args, static, "rows")
 
 
-@functools.partial(jit, static_argnames=("y_axis", "a_axis", "p", "pure_l1", "fit_intercept",
-                                             "max_iter", "max_outer"))
+@functools.partial(jit, static_argnames=("y_axis", "a_axis", "p", "pure_l1", "positive",
+                                             "fit_intercept", "max_iter", "max_outer"))
 def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, pure_l1,
-                    fit_intercept, max_iter, max_outer):
+                    positive, fit_intercept, max_iter, max_outer):
     """The GLM engine's solve (:func:`engine_least_squares`' program) vmapped over a batch of
     targets and / or strengths, on data whose rows are sharded: one SPMD program."""
 
@@ -823,7 +866,7 @@ def _batch_rows_jit(data, W0, ys, alphas, l1_ratio, tol, *, y_axis, a_axis, p, p
 
         def one(y, a):
             d = data if y is None else data._replace(y=y[:, None])
-            penalty = _l1_penalty(a) if pure_l1 else _enet_penalty(a, l1_ratio)
+            penalty = _batch_penalty(a, l1_ratio, pure_l1, positive)
             penalty = _per_feature(penalty, p_pad, data.XT.dtype)
             sol = engine.solve(quadratic(), penalty, d, W0, tol, max_outer, max_iter,
                                fit_intercept=fit_intercept, newton=False)  # vmapped

@@ -55,10 +55,13 @@ def _pure_l1(l1_ratio) -> bool:
     return not _inputs.is_traced(l1_ratio) and float(l1_ratio) == 1.0
 
 
-def _enet_or_l1(alpha, l1_ratio):
+def _enet_or_l1(alpha, l1_ratio, positive=False):
+    """The penalty of ``lasso`` / ``elastic_net`` (``positive``: and ``w >= 0``), checked."""
     check_scalar("alpha", alpha, low=0.0)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
-    return l1(alpha) if _pure_l1(l1_ratio) else elastic_net(alpha, l1_ratio)
+    if _pure_l1(l1_ratio):
+        return l1(alpha, positive=positive)
+    return elastic_net(alpha, l1_ratio, positive=positive)
 
 
 def multitask_lasso(X, Y, alpha, *, fit_intercept: bool = False, tol: float = 1e-6,
