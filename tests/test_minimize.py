@@ -439,3 +439,21 @@ def test_max_steps_first_seen_under_jit_is_not_cached_as_a_tracer():
     np.testing.assert_allclose(jax.jit(outer)(0.5), 2.0, rtol=1e-5)
     g = jax.jit(jax.grad(outer))
     np.testing.assert_allclose([g(0.5), g(0.5)], [-3 / 1.5 ** 2] * 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["linf", "l1_ball", "simplex"])
+def test_float32_params_with_sort_based_prox_under_x64(name):
+    # optax's sort-based projections promote float32 to float64 inside under x64, and their
+    # JVP rules then returned float32 tangents for float64 primals: the loop's implicit
+    # derivative setup raised TypeError (gradopt.prox.sets._widened)
+    from gradopt import prox
+    X = jax.random.normal(jax.random.key(0), (20, 5), jnp.float32)
+    y = X @ jnp.arange(5.0, dtype=jnp.float32)
+    f = lambda w: 0.5 * jnp.mean((X @ w - y) ** 2)
+    g = {"linf": prox.linf(0.2), "l1_ball": prox.l1_ball(1.0), "simplex": prox.simplex()}[name]
+    res = gradopt.minimize(f, jnp.zeros(5, jnp.float32), gradopt.proximal_gradient(0.05, g),
+                           penalty=g, max_steps=3000, tol=1e-5)
+    assert res.params.dtype == jnp.float32 and int(res.status) == int(gradopt.Status.CONVERGED)
+    ref = gradopt.minimize(f, jnp.zeros(5), gradopt.proximal_gradient(0.05, g), penalty=g,
+                           max_steps=20000, tol=1e-12)
+    np.testing.assert_allclose(res.params, ref.params, atol=1e-3)

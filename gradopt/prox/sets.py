@@ -41,6 +41,16 @@ def _astype_like(new, old):
     return jax.tree_util.tree_map(lambda n, o: jnp.asarray(n).astype(jnp.asarray(o).dtype), new, old)
 
 
+def _widened(tree):
+    """Leaves in JAX's default float (float64 under ``jax_enable_x64``): optax's sort-based
+    projections promote float32 to it inside, and their custom JVP rules then return a
+    float32 tangent for a float64 primal, which JAX rejects (a derivative through the
+    prox, e.g. :func:`gradopt.minimize`'s implicit differentiation, raised ``TypeError``).
+    Computing in the wide type throughout and casting back avoids the mismatch."""
+    wide = jnp.result_type(float)
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x).astype(wide), tree)
+
+
 @jax.jit
 def project_simplex(tree, total):
     """``optax.projections.projection_simplex``, jitted, keeping the leaves' dtypes.
@@ -50,7 +60,8 @@ def project_simplex(tree, total):
     ``jit`` makes eager calls hit the compilation cache (inside an outer
     ``jit``/``vmap`` it is inlined).
     """
-    return _astype_like(optax.projections.projection_simplex(tree, total), tree)
+    return _astype_like(optax.projections.projection_simplex(_widened(tree), _widened(total)),
+                        tree)
 
 
 @jax.jit
@@ -66,7 +77,8 @@ def project_l1_ball(tree, radius):
     return jax.lax.cond(
         norm <= radius,
         lambda t: t,
-        lambda t: _astype_like(optax.projections.projection_l1_sphere(t, radius), t),
+        lambda t: _astype_like(
+            optax.projections.projection_l1_sphere(_widened(t), _widened(radius)), t),
         tree,
     )
 
