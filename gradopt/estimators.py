@@ -734,7 +734,10 @@ class GeneralizedLinearEstimator(_GLMRegressorBase):
       penalty: a block penalty (``prox.l1``, ``prox.elastic_net``,
         ``prox.l2_squared``, weighted or ``positive``); ``None`` (default) is
         ``prox.l1(1.0)``, which with the default datafit is :class:`Lasso`
-        ``(alpha=1.0)``.
+        ``(alpha=1.0)``. Any other :mod:`gradopt.prox` penalty (``linf``,
+        ``box``, ``simplex``...) is solved by :func:`gradopt.glm`'s
+        accelerated proximal gradient (``duality_gap_`` is then ``inf`` and
+        ``n_iter_`` counts steps).
       fit_intercept: fit an unpenalized intercept.
       tol: as :func:`gradopt.glm`'s (relative duality gap, or relative
         optimality violation for datafits without a certificate).

@@ -282,6 +282,6 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="datafit must be a gradopt.datafits"):
         GeneralizedLinearEstimator(datafit="quadratic").fit(X, Y[:, 0])
     with pytest.raises(TypeError, match="penalty must be a gradopt.prox penalty"):
-        GeneralizedLinearEstimator(penalty=prox.linf(1.0)).fit(X, Y[:, 0])
+        GeneralizedLinearEstimator(penalty="l1").fit(X, Y[:, 0])
     with pytest.raises(ValueError, match="Only binary classification"):
         GeneralizedLinearEstimator(datafits.logistic()).fit(X, np.arange(20) % 3)

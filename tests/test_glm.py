@@ -376,7 +376,7 @@ def test_errors_name_the_argument():
     with pytest.raises(TypeError, match="datafit"):
         gradopt.glm(X, y, "quadratic", prox.l1(0.1))
     with pytest.raises(TypeError, match="coordinate structure"):
-        gradopt.glm(X, y, q, prox.linf(0.1))
+        gradopt.glm(X, y, q, "l1")
     with pytest.raises(ValueError, match="n_features"):
         gradopt.glm(X, y, q, prox.l1(np.ones(3)))
     with pytest.raises(ValueError, match="init"):

@@ -28,10 +28,11 @@ import numpy as np
 
 from gradopt._validation import is_traced
 from gradopt.datafits.base import Datafit
-from gradopt.problems import _inputs, _sharding
+from gradopt.problems import _inputs, _proximal, _sharding
 from gradopt.problems import engine
 from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
+from gradopt.prox.base import Penalty
 from gradopt.solve.result import Status
 
 __all__ = ["glm", "glm_alpha_max"]
@@ -76,15 +77,21 @@ def _group_blocks(groups, p_pad: int):
     return idx, valid
 
 
+def _missing_blocks(penalty) -> list[str]:
+    """The methods of the engine's block protocol that ``penalty`` lacks."""
+    return [m for m in ("block_prox", "block_dist", "block_dual_ratio", "block_conjugate",
+                        "block_value") if not callable(getattr(penalty, m, None))]
+
+
 def _check_penalty(penalty, p: int) -> None:
-    missing = [m for m in ("block_prox", "block_dist", "block_dual_ratio", "block_conjugate",
-                           "block_value") if not callable(getattr(penalty, m, None))]
+    missing = _missing_blocks(penalty)
     if missing:
         raise TypeError(
             f"penalty must be a gradopt.prox penalty with a coordinate structure (l1, "
             f"elastic_net, l2_squared, group_l2(axis=1)); {type(penalty).__name__} lacks "
-            f"{', '.join(missing)}. Use gradopt.minimize with gradopt.proximal_gradient for "
-            f"other penalties."
+            f"{', '.join(missing)}. gradopt.glm solves other gradopt.prox penalties by "
+            f"accelerated proximal gradient; paths and the estimators' engine need the "
+            f"coordinate structure."
         )
     for leaf in jax.tree_util.tree_leaves(penalty):
         if np.ndim(leaf) not in (0, 1) or (np.ndim(leaf) == 1 and np.shape(leaf)[0] != p):
@@ -255,9 +262,18 @@ def glm(
       y: ``(n,)`` targets, or ``(n, k)`` for a multitask problem (then ``coef``
         is ``(p, k)``). Logistic labels may be ``{0, 1}`` or ``{-1, 1}``.
       datafit: from :mod:`gradopt.datafits`.
-      penalty: a :mod:`gradopt.prox` penalty with the block protocol; its
-        strengths are scalars or ``(p,)`` arrays (per-feature weights). It is
-        a pytree, so strengths may be traced.
+      penalty: a :mod:`gradopt.prox` penalty with the block protocol (``l1``,
+        ``elastic_net``, ``l2_squared``, ``group_l2(axis=1)``); its strengths
+        are scalars or ``(p,)`` arrays (per-feature weights). It is a pytree,
+        so strengths may be traced. Any other :mod:`gradopt.prox` penalty
+        (``linf``, ``nuclear``, ``simplex``, ``box``, ``separable``...) is
+        solved by accelerated proximal gradient with backtracking and
+        function restarts on the whole ``W`` (FISTA; Beck & Teboulle 2009,
+        O'Donoghue & Candes 2015): at most ``max_iter * max_epochs`` steps,
+        stopping when the unit-step gradient mapping is ``<= tol`` times its
+        value at the start (times ``max(1, ||grad F||)``, as
+        :func:`gradopt.minimize`); ``duality_gap`` is then ``inf``, the data
+        are not padded (one program per shape) and ``n_iter`` counts steps.
       fit_intercept: fit an unpenalized intercept ``b``.
       tol: stop when ``duality_gap <= tol * P_0`` (``P_0`` the objective of the
         null model, ``w = 0`` with the best intercept); for datafits without a
@@ -307,6 +323,16 @@ def glm(
         >>> bool(res.converged), np.flatnonzero(np.asarray(res.coef)).tolist()
         (True, [0, 1])
     """
+    if isinstance(penalty, Penalty) and _missing_blocks(penalty):  # no coordinate structure
+        if not isinstance(datafit, Datafit):
+            raise TypeError(f"datafit must be a gradopt.datafits datafit, got "
+                            f"{type(datafit).__name__}.")
+        _inputs.check_flag("fit_intercept", fit_intercept)
+        _inputs.check_tol(tol)
+        steps = (_inputs.check_count("max_iter", max_iter, 0)
+                 * _inputs.check_count("max_epochs", max_epochs, 1))
+        return _proximal.solve(X, y, datafit, penalty, fit_intercept=fit_intercept, tol=tol,
+                               max_steps=min(steps, _inputs.INT32_MAX), init=init)
     sol, p, squeeze = solve_glm(X, y, datafit, penalty, fit_intercept=fit_intercept, tol=tol,
                                 max_iter=max_iter, max_epochs=max_epochs, init=init)
     return _result(sol, p, squeeze)
