@@ -33,6 +33,7 @@ from gradopt.problems import engine
 from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
 from gradopt.prox.base import Penalty
+from gradopt.prox.group import IndexGroupsL2
 from gradopt.solve.result import Status
 
 __all__ = ["glm", "glm_alpha_max"]
@@ -263,8 +264,9 @@ def glm(
         is ``(p, k)``). Logistic labels may be ``{0, 1}`` or ``{-1, 1}``.
       datafit: from :mod:`gradopt.datafits`.
       penalty: a :mod:`gradopt.prox` penalty with the block protocol (``l1``,
-        ``elastic_net``, ``l2_squared``, ``group_l2(axis=1)``); its strengths
-        are scalars or ``(p,)`` arrays (per-feature weights). It is a pytree,
+        ``elastic_net``, ``l2_squared``, ``group_l2(axis=1)``, and
+        ``group_l2(groups=...)``, whose index groups become the engine's
+        blocks); its strengths are scalars or ``(p,)`` arrays (per-feature weights). It is a pytree,
         so strengths may be traced. Any other :mod:`gradopt.prox` penalty
         (``linf``, ``nuclear``, ``simplex``, ``box``, ``separable``...) is
         solved by accelerated proximal gradient with backtracking and
@@ -323,7 +325,10 @@ def glm(
         >>> bool(res.converged), np.flatnonzero(np.asarray(res.coef)).tolist()
         (True, [0, 1])
     """
-    if isinstance(penalty, Penalty) and _missing_blocks(penalty):  # no coordinate structure
+    groups, shape = None, (getattr(X, "shape", None) or np.shape(X))
+    if isinstance(penalty, IndexGroupsL2) and len(shape) == 2:  # groups: the engine's blocks
+        penalty, groups = penalty.engine_blocks(shape[1])
+    elif isinstance(penalty, Penalty) and _missing_blocks(penalty):  # no block structure
         if not isinstance(datafit, Datafit):
             raise TypeError(f"datafit must be a gradopt.datafits datafit, got "
                             f"{type(datafit).__name__}.")
@@ -334,7 +339,7 @@ def glm(
         return _proximal.solve(X, y, datafit, penalty, fit_intercept=fit_intercept, tol=tol,
                                max_steps=min(steps, _inputs.INT32_MAX), init=init)
     sol, p, squeeze = solve_glm(X, y, datafit, penalty, fit_intercept=fit_intercept, tol=tol,
-                                max_iter=max_iter, max_epochs=max_epochs, init=init)
+                                max_iter=max_iter, max_epochs=max_epochs, init=init, groups=groups)
     return _result(sol, p, squeeze)
 
 

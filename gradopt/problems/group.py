@@ -61,6 +61,7 @@ from gradopt.problems._result import SparseResult
 from gradopt.problems.glm import DEFAULT_MAX_ITER as _ENGINE_MAX_OUTER, any_traced
 from gradopt.problems.lasso import engine_least_squares
 from gradopt.prox.group import FeatureGroupsL2
+from gradopt.prox.group import parse_groups as _group_parse
 
 __all__ = ["group_lasso", "group_lasso_alpha_max"]
 
@@ -161,75 +162,6 @@ class _GroupLayout(NamedTuple):
     sizes: np.ndarray
     seg: np.ndarray
     m: int
-
-
-def _group_parse(groups: Any, p: int) -> list[np.ndarray]:
-    """Groups as a list of index arrays that partition ``range(p)``."""
-    if groups is None:
-        raise ValueError("groups must be given: a list of index arrays or one label per feature.")
-    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
-        raise TypeError(
-            "groups must be a list of index arrays or an array of one label per "
-            f"feature, got the int {groups}."
-        )
-    if isinstance(groups, (np.ndarray, jax.Array)) and np.ndim(groups) == 1:
-        labels = np.asarray(groups)
-        return _group_from_labels(labels, p)
-    if not isinstance(groups, (list, tuple)):
-        raise TypeError(
-            "groups must be a list of index arrays or an array of one label per "
-            f"feature, got {type(groups).__name__}."
-        )
-    if len(groups) == 0:
-        raise ValueError("groups is empty: give at least one group (a list of index arrays or one label per feature).")
-    scalar = [np.ndim(g) == 0 for g in groups]
-    if all(scalar):
-        return _group_from_labels(np.asarray(groups), p)
-    if any(scalar):
-        raise ValueError(
-            "groups mixes scalars and sequences: give either a list of index "
-            "arrays or one label per feature."
-        )
-    out = []
-    for k, g in enumerate(groups):
-        idx = np.asarray(g)
-        if idx.ndim != 1:
-            raise ValueError(f"groups[{k}] must be a 1-D array of feature indices, got shape {idx.shape}.")
-        if idx.size == 0:
-            raise ValueError(f"groups[{k}] is empty; every group needs at least one feature.")
-        if not np.issubdtype(idx.dtype, np.integer):
-            raise TypeError(f"groups[{k}] must contain integer feature indices, got dtype {idx.dtype}.")
-        out.append(idx.astype(np.int64))
-    allidx = np.concatenate(out)
-    if allidx.min() < 0 or allidx.max() >= p:
-        k = next(k for k, g in enumerate(out) if g.min() < 0 or g.max() >= p)
-        raise ValueError(f"groups[{k}] has feature indices outside [0, {p - 1}].")
-    counts = np.bincount(allidx, minlength=p)
-    if np.any(counts > 1):
-        raise ValueError(
-            f"groups overlap: features {np.flatnonzero(counts > 1)[:10].tolist()} appear more "
-            "than once; each feature must belong to exactly one group."
-        )
-    if np.any(counts == 0):
-        missing = np.flatnonzero(counts == 0)
-        raise ValueError(
-            f"groups must partition the {p} features; features {missing[:10].tolist()}"
-            f"{'...' if missing.size > 10 else ''} are in no group (put each in a group, "
-            "e.g. a singleton group)."
-        )
-    return out
-
-
-def _group_from_labels(labels: np.ndarray, p: int) -> list[np.ndarray]:
-    if labels.shape != (p,):
-        raise ValueError(
-            f"groups given as labels must have one label per feature, shape ({p},); got {labels.shape}."
-        )
-    if labels.dtype == object:
-        raise TypeError("groups labels must be numbers or strings of one type.")
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse, kind="stable")
-    return np.split(order.astype(np.int64), np.cumsum(counts)[:-1])
 
 
 def _group_layout(groups: list[np.ndarray], p: int) -> _GroupLayout:

@@ -19,6 +19,7 @@ strengths with warm starts, in one compiled program.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable, NamedTuple
 
@@ -44,7 +45,7 @@ from gradopt.problems.glm import (
     glm,
     glm_alpha_max,
 )
-from gradopt.prox.group import group_l2
+from gradopt.prox.group import IndexGroupsL2, group_l2
 from gradopt.prox.sparse import elastic_net, l1
 
 __all__ = ["GLMPath", "glm_path", "huber_regression", "multitask_lasso", "poisson_regression"]
@@ -147,6 +148,18 @@ def poisson_regression(X, y, alpha, *, l1_ratio: float = 1.0, fit_intercept: boo
                tol=tol, max_iter=max_iter, max_epochs=max_epochs, init=init)
 
 
+@dataclasses.dataclass(frozen=True)
+class _GroupBlocks:
+    """``alpha -> penalty(alpha)``'s engine block penalty, for a ``penalty`` that returns
+    ``group_l2(..., groups=...)``; hashed by ``penalty``, so a path's program is reused."""
+
+    penalty: Callable[[Any], Any]
+    p: int
+
+    def __call__(self, alpha):
+        return self.penalty(alpha).engine_blocks(self.p)[0]
+
+
 class GLMPath(NamedTuple):
     """Solutions along a grid of strengths (leading axis: the grid)."""
 
@@ -189,13 +202,19 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
     _inputs.check_tol(tol)
     max_iter = _inputs.check_count("max_iter", max_iter, 0)
     max_epochs = _inputs.check_count("max_epochs", max_epochs, 1)
-    data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, None, multitask=False)
     alphas_arr = _inputs.as_real_array("alphas", alphas)
     if alphas_arr.ndim != 1 or alphas_arr.shape[0] < 1:
         raise ValueError(f"alphas must be a non-empty 1-D array, got shape {alphas_arr.shape}.")
     _inputs.check_finite("alphas", alphas_arr)
     if not _inputs.is_traced(alphas_arr) and np.any(np.asarray(alphas_arr) < 0):
         raise ValueError("alphas must be >= 0.")
+    first = penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0)
+    groups = None
+    if isinstance(first, IndexGroupsL2):  # the index groups are the engine's blocks
+        groups = first.engine_blocks(np.shape(X)[1] if np.ndim(X) == 2 else len(first.labels))[1]
+        penalty = _GroupBlocks(penalty, len(first.labels))
+    data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, None, multitask=False,
+                                                   groups=groups)
     _check_penalty(penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0), p)
     sols = _path(datafit, penalty, data, W0, jnp.asarray(alphas_arr, dtype), tol, max_iter,
                  max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)),

@@ -232,13 +232,87 @@ class FeatureGroupsL2:
         return jnp.zeros((), u.dtype)
 
 
+@penalty_class(static=("labels",))
+class IndexGroupsL2(Penalty):
+    r"""``g(w) = reg sum_g weights_g ||w_g||_2`` over groups of indices of the first axis of
+    one array ``w`` (``(p,)``, or ``(p, k)``: groups of rows); see :func:`group_l2`.
+    ``labels`` (static): the group of each index, groups numbered from 0."""
+
+    reg: Any
+    weights: Any
+    labels: tuple = ()
+
+    @property
+    def groups(self) -> list[np.ndarray]:
+        """The groups as index arrays, in group order."""
+        return _groups_from_labels(np.asarray(self.labels), len(self.labels))
+
+    def _parts(self, params):
+        """``(x, squared norm per group, threshold per group)`` (no step)."""
+        leaves = jax.tree_util.tree_leaves(params)
+        if len(leaves) != 1 or jnp.ndim(leaves[0]) == 0 or \
+                jnp.shape(leaves[0])[0] != len(self.labels):
+            raise ValueError(
+                f"group_l2(groups=...) applies to one array whose first axis has the "
+                f"{len(self.labels)} grouped indices, got {jax.tree_util.tree_structure(params)} "
+                f"with shapes {[jnp.shape(x) for x in leaves]}.")
+        x = jnp.asarray(leaves[0])
+        m = max(self.labels) + 1
+        sq = jnp.sum((x * x).reshape(x.shape[0], -1), axis=1)
+        sq = jax.ops.segment_sum(sq, jnp.asarray(self.labels, jnp.int32), num_segments=m)
+        w = jnp.ones(m, x.dtype) if self.weights is None else jnp.asarray(self.weights, x.dtype)
+        return x, sq, jnp.asarray(self.reg, x.dtype) * w
+
+    def _rows(self, per_group, x):
+        """A per-group array read at each index, shaped to broadcast against ``x``."""
+        return per_group[jnp.asarray(self.labels, jnp.int32)].reshape((-1,) + (1,) * (x.ndim - 1))
+
+    def value(self, params):
+        _, sq, t = self._parts(params)
+        return jnp.sum(t * _safe_sqrt(sq))
+
+    def prox(self, params, step=1.0):
+        x, sq, t = self._parts(params)
+        norms, thr = _safe_sqrt(sq), step * t
+        keep = norms > thr
+        factor = jnp.where(keep, 1.0 - thr / jnp.where(keep, norms, 1.0), 0.0)
+        out = (self._rows(factor, x) * x).astype(x.dtype)
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), [out])
+
+    def subdiff_distance(self, params, grad):
+        r"""``dist(-grad, dg(w))``: per group ``||grad_g + t_g w_g / ||w_g|| ||``, or
+        ``max(||grad_g|| - t_g, 0)`` where ``w_g = 0``."""
+        x, sq, t = self._parts(params)
+        g = jnp.asarray(jax.tree_util.tree_leaves(grad)[0])
+        nonzero = sq > 0
+        unit = x / self._rows(jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 1.0), x)
+        labels = jnp.asarray(self.labels, jnp.int32)
+        per = lambda v: jax.ops.segment_sum(jnp.sum(v.reshape(v.shape[0], -1), axis=1), labels,
+                                            num_segments=t.shape[0])
+        off = per((g + self._rows(t, x) * unit) ** 2)
+        at_zero = jnp.maximum(_safe_sqrt(per(g * g)) - t, 0.0) ** 2
+        return _safe_sqrt(jnp.sum(jnp.where(nonzero, off, at_zero)))
+
+    def engine_blocks(self, p: int):
+        """For :func:`gradopt.glm`: ``(FeatureGroupsL2 with each feature's strength
+        reg weights_g, the groups as index arrays)``, the engine's blocks."""
+        if p != len(self.labels):
+            raise ValueError(f"group_l2(groups=...) groups {len(self.labels)} features; X has "
+                             f"{p}.")
+        m = max(self.labels) + 1
+        w = jnp.ones(m) if self.weights is None else jnp.asarray(self.weights)
+        strength = jnp.asarray(self.reg) * w[jnp.asarray(self.labels, jnp.int32)]
+        return FeatureGroupsL2(strength), self.groups
+
+
 def group_l2(
     reg: Any = 1.0,
     *,
     axis: int | tuple[int, ...] | None = None,
     weights: Any = None,
     whole_tree: bool = False,
-) -> GroupL2:
+    groups: Any = None,
+) -> GroupL2 | IndexGroupsL2:
     r"""Group lasso (Yuan & Lin 2006): ``g(x) = reg * sum_groups w_g ||x_g||_2``.
 
     Groups: with ``axis=None`` (the default) each leaf of the parameters is
@@ -270,6 +344,14 @@ def group_l2(
         with ``whole_tree`` (scale ``reg`` instead).
       whole_tree: one group for the whole pytree (static). Excludes ``axis``
         and ``weights``.
+      groups: index groups of the first axis of one array (features of a
+        ``(p,)`` vector, or rows of a ``(p, k)`` matrix): a list of index
+        arrays partitioning ``range(p)``, or one label per index. Then
+        ``g(w) = reg sum_g weights_g ||w_g||_2`` with ``weights`` one per
+        group (default 1; ``np.sqrt(sizes)`` is Yuan & Lin's choice, the
+        default of :func:`gradopt.group_lasso`). :func:`gradopt.glm` solves
+        it with the groups as blocks, for any datafit. Excludes ``axis`` and
+        ``whole_tree``.
 
     Example::
 
@@ -283,6 +365,11 @@ def group_l2(
         {'a': Array([2.4], dtype=float32), 'b': Array([3.2], dtype=float32)}
     """
     check_reg("reg", reg, scalar=True)
+    if groups is not None:
+        if axis is not None or whole_tree:
+            raise ValueError("groups excludes axis and whole_tree: index groups run over the "
+                             "first axis of one array.")
+        return _index_groups(reg, weights, groups)
     if not isinstance(whole_tree, bool):
         raise TypeError(f"whole_tree must be True or False, got {whole_tree!r}.")
     if whole_tree:
@@ -299,6 +386,93 @@ def group_l2(
     if weights is not None:
         check_reg("weights", weights)
     return GroupL2(reg, weights, axis)
+
+
+def _index_groups(reg, weights, groups) -> IndexGroupsL2:
+    if isinstance(groups, (list, tuple)) and groups and all(np.ndim(g) == 1 for g in groups):
+        # index arrays: they must partition range(p), p = the largest index + 1
+        p = int(max((np.max(g) for g in groups if len(g)), default=-1)) + 1
+    else:
+        p = len(groups) if isinstance(groups, (list, tuple)) or np.ndim(groups) == 1 else 0
+    glist = parse_groups(groups, p)
+    labels = np.empty(p, np.int64)
+    for k, idx in enumerate(glist):
+        labels[idx] = k
+    if weights is not None:
+        check_reg("weights", weights)
+        if np.shape(weights) not in ((), (len(glist),)):
+            raise ValueError(f"weights must be a scalar or one per group, shape "
+                             f"({len(glist)},); got shape {np.shape(weights)}.")
+    return IndexGroupsL2(reg, weights, tuple(labels.tolist()))
+
+
+def parse_groups(groups: Any, p: int) -> list[np.ndarray]:
+    """Groups as a list of index arrays that partition ``range(p)``."""
+    if groups is None:
+        raise ValueError("groups must be given: a list of index arrays or one label per feature.")
+    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
+        raise TypeError(
+            "groups must be a list of index arrays or an array of one label per "
+            f"feature, got the int {groups}."
+        )
+    if isinstance(groups, (np.ndarray, jax.Array)) and np.ndim(groups) == 1:
+        labels = np.asarray(groups)
+        return _groups_from_labels(labels, p)
+    if not isinstance(groups, (list, tuple)):
+        raise TypeError(
+            "groups must be a list of index arrays or an array of one label per "
+            f"feature, got {type(groups).__name__}."
+        )
+    if len(groups) == 0:
+        raise ValueError("groups is empty: give at least one group (a list of index arrays or one label per feature).")
+    scalar = [np.ndim(g) == 0 for g in groups]
+    if all(scalar):
+        return _groups_from_labels(np.asarray(groups), p)
+    if any(scalar):
+        raise ValueError(
+            "groups mixes scalars and sequences: give either a list of index "
+            "arrays or one label per feature."
+        )
+    out = []
+    for k, g in enumerate(groups):
+        idx = np.asarray(g)
+        if idx.ndim != 1:
+            raise ValueError(f"groups[{k}] must be a 1-D array of feature indices, got shape {idx.shape}.")
+        if idx.size == 0:
+            raise ValueError(f"groups[{k}] is empty; every group needs at least one feature.")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(f"groups[{k}] must contain integer feature indices, got dtype {idx.dtype}.")
+        out.append(idx.astype(np.int64))
+    allidx = np.concatenate(out)
+    if allidx.min() < 0 or allidx.max() >= p:
+        k = next(k for k, g in enumerate(out) if g.min() < 0 or g.max() >= p)
+        raise ValueError(f"groups[{k}] has feature indices outside [0, {p - 1}].")
+    counts = np.bincount(allidx, minlength=p)
+    if np.any(counts > 1):
+        raise ValueError(
+            f"groups overlap: features {np.flatnonzero(counts > 1)[:10].tolist()} appear more "
+            "than once; each feature must belong to exactly one group."
+        )
+    if np.any(counts == 0):
+        missing = np.flatnonzero(counts == 0)
+        raise ValueError(
+            f"groups must partition the {p} features; features {missing[:10].tolist()}"
+            f"{'...' if missing.size > 10 else ''} are in no group (put each in a group, "
+            "e.g. a singleton group)."
+        )
+    return out
+
+
+def _groups_from_labels(labels: np.ndarray, p: int) -> list[np.ndarray]:
+    if labels.shape != (p,):
+        raise ValueError(
+            f"groups given as labels must have one label per feature, shape ({p},); got {labels.shape}."
+        )
+    if labels.dtype == object:
+        raise TypeError("groups labels must be numbers or strings of one type.")
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    return np.split(order.astype(np.int64), np.cumsum(counts)[:-1])
 
 
 def _is_int(a) -> bool:
