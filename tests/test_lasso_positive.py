@@ -148,3 +148,25 @@ def test_positive_estimators_match_sklearn(cls):
     assert est.coef_.min() >= 0.0 and est.get_params()["positive"] is True
     np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-6)
+
+
+@pytest.mark.parametrize("fraction", [2.5e-3, 1e-3])
+def test_positive_small_alpha_wide_correlated(fraction):
+    # p > n, rho = 0.9, alpha near 0: the engine's Newton / Anderson candidates had negative
+    # entries that its value ignored (block_value lacked the indicator of w >= 0), and such a
+    # point was returned as converged with gap 0 (found by a randomized comparison)
+    rng = np.random.default_rng(16)
+    n, p, rho = 29, 49, 0.9
+    X = rng.standard_normal((n, p))
+    for j in range(1, p):
+        X[:, j] = rho * X[:, j - 1] + np.sqrt(1 - rho**2) * X[:, j]
+    y = X[:, :3] @ rng.standard_normal(3) + 0.5 * rng.standard_normal(n) + rng.choice([0, 5])
+    alpha = fraction * np.max(np.abs(X.T @ y)) / n
+    res = gradopt.lasso(X, y, alpha, positive=True, tol=1e-8)
+    ref = Lasso(alpha, positive=True, fit_intercept=False, tol=1e-12, max_iter=1_000_000).fit(X, y)
+    coef = np.asarray(res.coef)
+    assert coef.min() >= 0.0 and bool(res.converged)
+    P_ref = _objective(X, y, ref.coef_, 0.0, alpha)
+    P = _objective(X, y, coef, 0.0, alpha)
+    assert P <= P_ref + 1e-8 * np.sum(y ** 2) / (2 * n)
+    assert P - P_ref <= float(res.duality_gap) + 1e-12 * P_ref

@@ -115,6 +115,7 @@ from gradopt.datafits.base import sample_sum
 from gradopt.problems._compile import jit
 from gradopt.problems._sharding import dot, replicated_outputs, stacked_zeros
 from gradopt.solve.result import Status
+from gradopt.prox.sparse import block_terms
 
 ANDERSON_M = 5  # extrapolate from the last M + 1 inner iterates
 WS_MIN = 10  # smallest working set (blocks)
@@ -648,8 +649,7 @@ def _active_set_newton(datafit, penalty, data: Data, model: _Model, it: Iterate,
 
     def value(x):  # the objective up to the terms of the blocks the steps do not touch
         w, _, Z = x
-        return (_model_smooth(datafit, data, model, Z)
-                + jnp.sum(a1 * jnp.abs(w) + 0.5 * a2 * w * w))
+        return _model_smooth(datafit, data, model, Z) + block_terms(a1, a2, w, penalty.positive)
 
     w0 = jnp.where(live, it.W[at, 0], 0.0)
     (w, b, Z), better = _best_of_steps(newton, value, (w0, it.b, it.Z))

@@ -84,6 +84,14 @@ def _nonneg_value(value, params, positive: bool):
     return jnp.where(jnp.any(neg), jnp.inf, value)
 
 
+def block_terms(a1, a2, w, positive: bool):
+    """``sum a1 |w| + a2/2 w^2``, plus the indicator of ``w >= 0`` when ``positive`` (``inf``
+    for a negative entry: the engine's extrapolated and Newton candidates, which no prox
+    has projected, are then rejected by their value)."""
+    value = jnp.sum(a1 * jnp.abs(w) + 0.5 * a2 * w * w)
+    return jnp.where(jnp.any(w < 0), jnp.inf, value) if positive else value
+
+
 class _Blocks:
     """Block protocol used by the GLM engine (``gradopt.problems``), for coefficient
     matrices ``W`` of shape ``(p, k)`` whose rows ``idx`` form one block.
@@ -105,7 +113,7 @@ class _Blocks:
 
     def block_value(self, w, idx):
         a1, a2 = self._split(idx)
-        return jnp.sum(a1 * jnp.abs(w) + 0.5 * a2 * w * w)
+        return block_terms(a1, a2, w, self.positive)
 
     def block_dist(self, w, g, idx):
         a1, a2 = self._split(idx)
