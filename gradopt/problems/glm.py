@@ -39,7 +39,7 @@ from gradopt.solve.result import Status
 __all__ = ["glm", "glm_alpha_max"]
 
 DEFAULT_MAX_ITER = 100
-DEFAULT_MAX_EPOCHS = 1000
+DEFAULT_MAX_EPOCHS = 10_000  # as the lasso presets' epochs per working-set iteration (docs/glm.md)
 HOST_PAD_MAX_BYTES = 1 << 22  # NumPy designs up to 4 MB are padded on the host
 GRAM_MAX_P = 2048  # Gram form (once it pays: engine.GRAM_AFTER) for least squares up to this p_pad
 
