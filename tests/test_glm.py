@@ -399,3 +399,21 @@ def test_errors_name_the_argument():
         gradopt.multitask_lasso(X, y, 0.1)
     with pytest.warns(UserWarning, match="solution is w = 0"):
         gradopt.multitask_lasso(X, np.column_stack([y, y, y]), 1e6, fit_intercept=True)
+
+
+@pytest.mark.slow  # about 10 s: tens of thousands of epochs
+def test_huber_wide_small_alpha_converges_with_default_epochs():
+    # p > n at alpha ~ 0.002 alpha_max: the solution has about n features, all samples
+    # inliers (a singular least-squares part), and coordinate descent crawls; with 1000
+    # epochs per outer iteration the solve stopped at max_iter (found by a randomized
+    # comparison with skglm), with the default 10 000 it converges
+    rng = np.random.default_rng(6)
+    n, p = 30, 100
+    X = rng.standard_normal((n, p))
+    y = X[:, :3] @ rng.standard_normal(3) / np.sqrt(3) + 0.3 * rng.standard_normal(n)
+    y[: n // 10] += 20
+    alpha = 0.002 * float(gradopt.glm_alpha_max(X, y, datafits.huber(1.0)))
+    short = gradopt.glm(X, y, datafits.huber(1.0), prox.l1(alpha), max_epochs=1000)
+    assert int(short.status) == int(gradopt.Status.MAX_STEPS)
+    res = gradopt.glm(X, y, datafits.huber(1.0), prox.l1(alpha))
+    assert bool(res.converged) and float(res.objective) < float(short.objective)
