@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_ITER = 10_000
-DEFAULT_MAX_OUTER = 50
+DEFAULT_MAX_OUTER = 100  # as glm's max_iter and group_lasso's working-set iterations
 
 
 # --------------------------------------------------------------------------- #
