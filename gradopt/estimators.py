@@ -164,16 +164,14 @@ class _RegressorBase(RegressorMixin, _SparseLinearBase):
         ``n / (n + k)`` and leaves the solution unchanged; gap and objective are
         scaled back.
         """
-        from gradopt.problems.lasso import elastic_net
+        from gradopt.problems.lasso import elastic_net, top_correlation
 
         n, p = X.shape
         if self.fit_intercept:
             x_mean, y_mean = X.mean(axis=0), y.mean()
             X, y = X - x_mean, y - y_mean
         if l1_ratio > 0:
-            corr = X.T @ y
-            corr = max(float(np.max(corr)), 0.0) if self.positive else float(np.max(np.abs(corr)))
-            amax = corr / (n * l1_ratio)
+            amax = float(top_correlation(X, y, False, self.positive)) / (n * l1_ratio)
             if self.alpha >= amax:
                 warnings.warn(
                     f"alpha={self.alpha:g} >= alpha_max={amax:g}: the solution is w = 0.",

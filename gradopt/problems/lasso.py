@@ -262,10 +262,8 @@ def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0, positive=False):
     X, y = _check_data(X, y)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
     _check_positive(positive)
-    if positive:  # (X - 1 xbar)^T yc = X^T yc, as sum(yc) = 0: no centred copy of X
-        xp = np if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) else jnp
-        yc = y - xp.mean(y) if fit_intercept else y
-        corr = max(float(xp.max(_sharding.dot(X.T, yc))), 0.0) / X.shape[0]
+    if positive:
+        corr = float(top_correlation(X, y, fit_intercept, True)) / X.shape[0]
         if l1_ratio == 0:
             return math.inf if corr > 0 else 0.0
         return corr / l1_ratio
@@ -288,6 +286,16 @@ def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0, positive=False):
 # --------------------------------------------------------------------------- #
 # solvers
 # --------------------------------------------------------------------------- #
+
+
+def top_correlation(X, y, fit_intercept: bool, positive: bool):
+    """``max_j |x_j^T (y - ybar)|`` (``positive``: ``max(0, max_j x_j^T (y - ybar))``), as
+    NumPy for NumPy inputs, else where the data lie; ``(X - 1 xbar)^T yc = X^T yc`` as
+    ``sum(yc) = 0``, so ``X`` is not centred. ``alpha_max`` is this over ``n l1_ratio``."""
+    xp = np if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) else jnp
+    yc = y - xp.mean(y) if fit_intercept else y
+    corr = _sharding.dot(X.T, yc)
+    return xp.maximum(xp.max(corr), 0.0) if positive else xp.max(xp.abs(corr))
 
 
 def _check_solver(solver, ws_size, stacklevel: int = 5) -> None:
@@ -578,12 +586,8 @@ def _engine_path(X, y, alphas, n_alphas, eps, l1_ratio, *, fit_intercept, tol, m
     n = X.shape[0]
     traced = any_traced((X, y, alphas, l1_ratio))
     if alphas is None:
-        # centered X^T y: (X - 1 xbar)^T yc = X^T yc, as sum(yc) = 0 (no centered copy of X)
         xp = np if isinstance(X, np.ndarray) and isinstance(y, np.ndarray) else jnp
-        yc = y - xp.mean(y) if fit_intercept else y
-        corr = X.T @ yc if xp is np else _sharding.dot(X.T, yc)
-        top = xp.maximum(xp.max(corr), 0.0) if positive else xp.max(xp.abs(corr))
-        amax = top / (n * l1_ratio)
+        amax = top_correlation(X, y, fit_intercept, positive) / (n * l1_ratio)
         alphas = amax * xp.geomspace(1.0, eps, num=n_alphas, dtype=X.dtype)
     alphas = jnp.asarray(alphas, X.dtype)
     pairs = jnp.stack([alphas, jnp.broadcast_to(jnp.asarray(l1_ratio, X.dtype), alphas.shape)], 1)

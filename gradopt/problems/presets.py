@@ -211,11 +211,12 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
     first = penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0)
     groups = None
     if isinstance(first, IndexGroupsL2):  # the index groups are the engine's blocks
-        groups = first.engine_blocks(np.shape(X)[1] if np.ndim(X) == 2 else len(first.labels))[1]
-        penalty = _GroupBlocks(penalty, len(first.labels))
+        first, groups = first.engine_blocks(np.shape(X)[1] if np.ndim(X) == 2
+                                            else len(first.labels))
+        penalty = _GroupBlocks(penalty, len(first.reg))
     data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, None, multitask=False,
                                                    groups=groups)
-    _check_penalty(penalty(float(alphas_arr[0]) if not _inputs.is_traced(alphas_arr) else 1.0), p)
+    _check_penalty(first, p)
     sols = _path(datafit, penalty, data, W0, jnp.asarray(alphas_arr, dtype), tol, max_iter,
                  max_epochs, bool(fit_intercept), any_traced((data, alphas_arr)),
                  columns=_columns(data, datafit), newton=not any_batched((data, alphas_arr)))

@@ -247,6 +247,18 @@ class IndexGroupsL2(Penalty):
         """The groups as index arrays, in group order."""
         return _groups_from_labels(np.asarray(self.labels), len(self.labels))
 
+    def _per_group(self, v):
+        """The sum of ``v`` over each group's rows (all entries of a row)."""
+        return jax.ops.segment_sum(jnp.sum(v.reshape(v.shape[0], -1), axis=1),
+                                   jnp.asarray(self.labels, jnp.int32),
+                                   num_segments=max(self.labels) + 1)
+
+    def _thresholds(self, dtype):
+        """``reg weights_g`` per group."""
+        m = max(self.labels) + 1
+        w = jnp.ones(m, dtype) if self.weights is None else jnp.asarray(self.weights, dtype)
+        return jnp.asarray(self.reg, dtype) * w
+
     def _parts(self, params):
         """``(x, squared norm per group, threshold per group)`` (no step)."""
         leaves = jax.tree_util.tree_leaves(params)
@@ -257,11 +269,7 @@ class IndexGroupsL2(Penalty):
                 f"{len(self.labels)} grouped indices, got {jax.tree_util.tree_structure(params)} "
                 f"with shapes {[jnp.shape(x) for x in leaves]}.")
         x = jnp.asarray(leaves[0])
-        m = max(self.labels) + 1
-        sq = jnp.sum((x * x).reshape(x.shape[0], -1), axis=1)
-        sq = jax.ops.segment_sum(sq, jnp.asarray(self.labels, jnp.int32), num_segments=m)
-        w = jnp.ones(m, x.dtype) if self.weights is None else jnp.asarray(self.weights, x.dtype)
-        return x, sq, jnp.asarray(self.reg, x.dtype) * w
+        return x, self._per_group(x * x), self._thresholds(x.dtype)
 
     def _rows(self, per_group, x):
         """A per-group array read at each index, shaped to broadcast against ``x``."""
@@ -286,11 +294,8 @@ class IndexGroupsL2(Penalty):
         g = jnp.asarray(jax.tree_util.tree_leaves(grad)[0])
         nonzero = sq > 0
         unit = x / self._rows(jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, 1.0)), 1.0), x)
-        labels = jnp.asarray(self.labels, jnp.int32)
-        per = lambda v: jax.ops.segment_sum(jnp.sum(v.reshape(v.shape[0], -1), axis=1), labels,
-                                            num_segments=t.shape[0])
-        off = per((g + self._rows(t, x) * unit) ** 2)
-        at_zero = jnp.maximum(_safe_sqrt(per(g * g)) - t, 0.0) ** 2
+        off = self._per_group((g + self._rows(t, x) * unit) ** 2)
+        at_zero = jnp.maximum(_safe_sqrt(self._per_group(g * g)) - t, 0.0) ** 2
         return _safe_sqrt(jnp.sum(jnp.where(nonzero, off, at_zero)))
 
     def engine_blocks(self, p: int):
@@ -299,9 +304,7 @@ class IndexGroupsL2(Penalty):
         if p != len(self.labels):
             raise ValueError(f"group_l2(groups=...) groups {len(self.labels)} features; X has "
                              f"{p}.")
-        m = max(self.labels) + 1
-        w = jnp.ones(m) if self.weights is None else jnp.asarray(self.weights)
-        strength = jnp.asarray(self.reg) * w[jnp.asarray(self.labels, jnp.int32)]
+        strength = self._thresholds(jnp.result_type(float))[jnp.asarray(self.labels, jnp.int32)]
         return FeatureGroupsL2(strength), self.groups
 
 
