@@ -172,12 +172,7 @@ class _RegressorBase(RegressorMixin, _SparseLinearBase):
             X, y = X - x_mean, y - y_mean
         if l1_ratio > 0:
             amax = float(top_correlation(X, y, False, self.positive)) / (n * l1_ratio)
-            if self.alpha >= amax:
-                warnings.warn(
-                    f"alpha={self.alpha:g} >= alpha_max={amax:g}: the solution is w = 0.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+            _inputs.warn_alpha_max(self.alpha, amax, type(self).__name__)
         n_pad = 1 << max(n - 1, 1).bit_length() if n <= ROW_PAD_MAX else n
         Xp = np.zeros((n_pad, p), X.dtype)
         Xp[:n] = X

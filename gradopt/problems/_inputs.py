@@ -141,7 +141,7 @@ def warn_alpha_max(alpha: Any, alpha_max: Any, what: str, stacklevel: int = 3) -
     if is_traced(alpha) or is_traced(alpha_max) or np.ndim(alpha) != 0:
         return
     a, amax = float(alpha), float(alpha_max)
-    if a >= amax > 0:
+    if a >= amax:
         warnings.warn(
             f"alpha={a:g} >= alpha_max={amax:g}: the {what} solution is w = 0 (no feature "
             "selected).",

@@ -33,7 +33,8 @@ from gradopt.problems import engine
 from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
 from gradopt.prox.base import Penalty
-from gradopt.prox.group import IndexGroupsL2
+from gradopt.prox.group import IndexGroupsL2, group_l2
+from gradopt.prox.sparse import l1
 from gradopt.solve.result import Status
 
 __all__ = ["glm", "glm_alpha_max"]
@@ -392,15 +393,25 @@ def _unpadded(W, b, status, p: int, squeeze: bool):
     return ((W[:p, 0], b[0]) if squeeze else (W[:p], b)) + (status == Status.CONVERGED,)
 
 
-def glm_alpha_max(X: Any, y: Any, datafit: Datafit, *, fit_intercept: bool = False,
-                  weights: Any = None) -> jax.Array:
-    r"""The smallest ``alpha`` for which ``alpha * sum_j weights_j ||w_j||`` gives ``w = 0``.
+def glm_alpha_max(X: Any, y: Any, datafit: Datafit, penalty: Penalty | None = None, *,
+                  fit_intercept: bool = False, weights: Any = None) -> jax.Array:
+    r"""The smallest ``alpha`` for which ``glm(X, y, datafit, alpha * penalty)`` has ``w = 0``.
 
-    ``alpha_max = max_j ||(X^T grad F(b_0))_j|| / weights_j``, the gradient of
-    the datafit at the null model (``w = 0``, best intercept ``b_0``); rows are
-    ``j``'s ``k`` task coefficients for multitask problems (the row norm is
-    Euclidean), the absolute value otherwise. Features with weight 0 are
-    ignored.
+    That is ``penalty.alpha_max(G)`` (:meth:`gradopt.prox.Penalty.alpha_max`) at the
+    datafit's gradient at the null model, ``G = X^T grad F(X 0 + b_0)`` (``b_0`` the
+    best intercept of the null model, or 0): ``-G in alpha dg(0)`` is the optimality
+    condition of ``w = 0``. For a penalty of strength ``reg`` this is relative to
+    ``reg``: ``penalty = l1(1.0)`` gives the lasso's
+    ``alpha_max = max_j |G_j|``, ``l1(weights)`` the weighted
+    ``max_j |G_j| / weights_j``.
+
+    Args:
+      penalty: a :mod:`gradopt.prox` penalty with ``alpha_max`` (l1, elastic net,
+        group l2, linf, their ``separable`` combinations). Default: ``l1(weights)``,
+        or for a 2-D ``Y`` the row norm ``group_l2(1.0, axis=1, weights=weights)``
+        (multitask lasso).
+      weights: per-feature weights of the default penalty (``>= 0``; weight-0 features
+        are not penalized and are ignored). Excludes ``penalty``.
 
     Example::
 
@@ -408,16 +419,26 @@ def glm_alpha_max(X: Any, y: Any, datafit: Datafit, *, fit_intercept: bool = Fal
         >>> X = np.array([[1.0, 0.0], [0.0, 2.0]]); y = np.array([1.0, 1.0])
         >>> float(gradopt.glm_alpha_max(X, y, gradopt.datafits.quadratic()))
         1.0
+        >>> float(gradopt.glm_alpha_max(X, y, gradopt.datafits.quadratic(),
+        ...                             gradopt.prox.elastic_net(1.0, l1_ratio=0.5)))
+        2.0
     """
     _inputs.check_flag("fit_intercept", fit_intercept)
     data, _, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, None, multitask=False)
-    w = jnp.ones((p,), dtype) if weights is None else jnp.asarray(weights, dtype)
-    return _alpha_max(datafit, data, w, p, bool(fit_intercept))
+    if penalty is None:
+        w = 1.0 if weights is None else jnp.asarray(weights, dtype)
+        penalty = l1(w) if squeeze else group_l2(1.0, axis=1, weights=w)
+    elif weights is not None:
+        raise ValueError("weights sets the default penalty's weights; with a penalty, give "
+                         "the weights to the penalty (e.g. prox.l1(weights)).")
+    elif not isinstance(penalty, Penalty):
+        raise TypeError(f"penalty must be a gradopt.prox penalty, got {type(penalty).__name__}.")
+    return _alpha_max(datafit, penalty, data, p, bool(fit_intercept), squeeze)
 
 
-@functools.partial(jit, static_argnums=(3, 4))
-def _alpha_max(datafit, data, weights, p, fit_intercept):
+@functools.partial(jit, static_argnums=(3, 4, 5))
+def _alpha_max(datafit, penalty, data, p, fit_intercept, squeeze):
     b = engine._null_intercept(datafit, data, fit_intercept)
     u = datafit.gradient(data.y, jnp.zeros_like(data.y) + b, data.mask)
-    g = jnp.sqrt(jnp.sum(_sharding.dot(data.XT, u) ** 2, axis=1))[:p]
-    return jnp.max(jnp.where(weights > 0, g / jnp.where(weights > 0, weights, 1.0), 0.0))
+    G = _sharding.dot(data.XT, u)[:p]
+    return penalty.alpha_max(G[:, 0] if squeeze else G)

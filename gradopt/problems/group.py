@@ -48,7 +48,6 @@ References:
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -56,11 +55,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradopt._validation import check_scalar, concrete_float, densify, is_traced
-from gradopt.problems import _inputs, _sharding
+from gradopt.problems import _inputs
 from gradopt.problems._result import SparseResult
-from gradopt.problems.glm import DEFAULT_MAX_ITER as _ENGINE_MAX_OUTER, any_traced
+from gradopt.datafits import quadratic
+from gradopt.problems.glm import DEFAULT_MAX_ITER as _ENGINE_MAX_OUTER, any_traced, glm_alpha_max
 from gradopt.problems.lasso import engine_least_squares
-from gradopt.prox.group import FeatureGroupsL2
+from gradopt.prox.group import FeatureGroupsL2, group_l2
 from gradopt.prox.group import parse_groups as _group_parse
 
 __all__ = ["group_lasso", "group_lasso_alpha_max"]
@@ -118,15 +118,6 @@ def _group_check_data(X: Any, y: Any, *, y_name: str = "y"):
         _inputs.check_finite(name, a)
     dtype = _group_float_dtype(X, y)
     return _group_cast(X, dtype), _group_cast(y, dtype), dtype
-
-
-def _group_xp(*arrays):
-    """``jax.numpy`` when any array is a JAX array (or traced), else NumPy.
-
-    NumPy inputs are padded and checked with NumPy, which avoids compiling small
-    eager JAX programs for every new data shape.
-    """
-    return jnp if any(isinstance(a, jax.Array) for a in arrays) else np
 
 
 def _group_cast(a, dtype):
@@ -220,24 +211,15 @@ def group_lasso_alpha_max(X, y, groups, *, weights=None, fit_intercept: bool = F
         1.178...
     """
     X, y, dtype = _group_check_data(X, y)
-    layout = _group_layout(_group_parse(groups, X.shape[1]), X.shape[1])
-    omega = _group_weights(weights, layout.sizes, dtype)
-    return _group_alpha_max(X, y, layout, omega, fit_intercept)
+    glist = _group_parse(groups, X.shape[1])
+    omega = _group_weights(weights, _group_layout(glist, X.shape[1]).sizes, dtype)
+    return _alpha_max(X, y, glist, omega, fit_intercept)
 
 
-def _group_alpha_max(X, y, layout, omega, fit_intercept):
-    n, p = X.shape
-    xp = _group_xp(X, y, omega)
-    if fit_intercept:
-        X = X - xp.mean(X, axis=0)
-        y = y - xp.mean(y)
-    corr = (_sharding.dot(X.T, y) / n)[layout.perm]
-    G = layout.sizes.size
-    if xp is np:
-        norms = np.sqrt(np.bincount(layout.seg[:p], weights=corr * corr, minlength=G))
-    else:
-        norms = jnp.sqrt(jax.ops.segment_sum(corr * corr, jnp.asarray(layout.seg[:p]), num_segments=G))
-    return xp.max(norms / omega)
+def _alpha_max(X, y, glist, omega, fit_intercept):
+    """:func:`gradopt.glm_alpha_max` with the groups as a penalty."""
+    return glm_alpha_max(X, y, quadratic(), group_l2(1.0, groups=glist, weights=omega),
+                         fit_intercept=fit_intercept)
 
 
 def group_lasso(
@@ -318,12 +300,7 @@ def group_lasso(
     w0 = _inputs.check_init(init, (p,), dtype)
     a = concrete_float(alpha)
     if a is not None and not any_traced((X, y, omega)):
-        amax = float(_group_alpha_max(X, y, layout, omega, fit_intercept))
-        if a >= amax:
-            warnings.warn(
-                f"alpha={a:g} >= alpha_max={amax:g}: the group lasso solution is w = 0.",
-                UserWarning,
-                stacklevel=2,
-            )
+        _inputs.warn_alpha_max(a, _alpha_max(X, y, glist, omega, fit_intercept),
+                               "group lasso", stacklevel=2)
     return _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
                                tol=tol, max_iter=max_iter)

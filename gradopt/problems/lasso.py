@@ -51,7 +51,6 @@ from gradopt.problems.glm import (
     _result as _glm_result,
     any_batched,
     any_traced,
-    glm_alpha_max,
     solve_glm,
 )
 from gradopt.problems.presets import _enet_or_l1, _path, _pure_l1
@@ -258,29 +257,16 @@ def lasso_alpha_max(X, y, *, fit_intercept=False, l1_ratio=1.0, positive=False):
     (``X`` centered too when ``fit_intercept``; ``l1_ratio`` for the elastic net.)
     With ``positive`` (coefficients ``>= 0``), ``max(0, max_j x_j^T (y - mean(y))) / (n
     l1_ratio)``: only a positive correlation can make a coefficient leave 0.
+    This is :func:`gradopt.glm_alpha_max` with ``prox.elastic_net(1.0, l1_ratio,
+    positive=positive)``, computed with NumPy for NumPy inputs (no compilation).
     """
     X, y = _check_data(X, y)
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0)
     _check_positive(positive)
-    if positive:
-        corr = float(top_correlation(X, y, fit_intercept, True)) / X.shape[0]
-        if l1_ratio == 0:
-            return math.inf if corr > 0 else 0.0
-        return corr / l1_ratio
-    if _sharding.is_sharded(X):  # computed where the data lie (the same formula)
-        corr = float(glm_alpha_max(X, y, quadratic(), fit_intercept=fit_intercept))
-        if l1_ratio == 0:
-            return math.inf if corr > 0 else 0.0
-        return corr / l1_ratio
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if fit_intercept:
-        X = X - X.mean(axis=0)
-        y = y - y.mean()
-    corr = np.abs(X.T @ y).max() / X.shape[0]
+    corr = float(top_correlation(X, y, fit_intercept, positive)) / X.shape[0]
     if l1_ratio == 0:
         return math.inf if corr > 0 else 0.0
-    return float(corr / l1_ratio)
+    return corr / l1_ratio
 
 
 # --------------------------------------------------------------------------- #
@@ -319,12 +305,7 @@ def _enet(X, y, alpha, l1_ratio, **kw):
             Xd = X.toarray() if is_scipy_sparse(X) else X  # warned about once already
             amax = lasso_alpha_max(Xd, y, fit_intercept=kw["fit_intercept"], l1_ratio=l1_ratio,
                                    positive=kw["positive"])
-            if float(alpha) >= amax:
-                warnings.warn(
-                    f"alpha={float(alpha):g} >= alpha_max={amax:g}: the solution is w = 0.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+            _inputs.warn_alpha_max(alpha, amax, "lasso" if l1_ratio == 1 else "elastic net")
     return res
 
 

@@ -14,6 +14,9 @@ with
   form; ``penalty.has_subdiff_distance`` says whether it does):
   ``dist(-grad, dg(x))``, the Euclidean distance of ``-grad f(x)`` to the
   subdifferential of ``g`` at ``x``, zero exactly at minimizers of ``f + g``.
+* ``alpha_max(grad) -> scalar`` (the sparsity penalties: l1, elastic net,
+  ridge, the group norms, linf): the smallest multiplier ``t`` for which
+  ``x = 0`` minimizes ``f + t g`` when ``grad = grad f(0)``.
 
 Subclasses are declared with :func:`penalty_class`, which makes a frozen
 dataclass and registers it as a pytree whose array fields are children and
@@ -91,8 +94,44 @@ class Penalty:
         """Whether ``subdiff_distance(params, grad)`` exists for this penalty."""
         return callable(getattr(self, "subdiff_distance", None))
 
+    def alpha_max(self, grad: Any) -> jax.Array:
+        r"""The smallest ``t >= 0`` for which ``x = 0`` minimizes ``f + t g``, given
+        ``grad = grad f(0)``: the optimality condition ``-grad in t dg(0)``, so
+
+        ::
+
+            alpha_max = min {t >= 0 : -grad in t dg(0)}
+
+        the dual norm of ``grad`` when ``g`` is a norm (Fuchs 2004; skglm's
+        ``penalty.alpha_max(gradient0)``). ``l1(1.0)`` gives the lasso's
+        ``max_j |grad_j|``; a penalty of strength ``reg`` gives that over ``reg``.
+        Coordinates (or groups) of strength 0 are not penalized and are
+        ignored; ``inf`` when no ``t`` zeroes ``x`` (a ridge term and
+        ``grad != 0``). :func:`gradopt.glm_alpha_max` computes ``grad`` for a
+        datafit. Defined by the sparsity penalties (``l1``, ``elastic_net``,
+        ``l2_squared``, ``group_l2``, ``linf``); others raise
+        ``NotImplementedError``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define alpha_max: the smallest multiplier that "
+            "zeroes the solution has no closed form for it.")
+
     def __call__(self, params: Any) -> jax.Array:
         return self.value(params)
+
+
+def polar_ratio(mag: Any, strength: Any, penalized: Any = None) -> jax.Array:
+    """``max mag / strength`` over the entries (groups) of the arrays, for
+    :meth:`Penalty.alpha_max`: ``mag >= 0`` is the part of the gradient the penalty must
+    absorb at 0, ``strength >= 0`` the penalty's slope there. An entry with ``mag > 0`` and
+    ``strength = 0`` gives ``inf`` (it cannot be zeroed), unless it is not ``penalized``
+    (default: ``strength > 0``), which ignores it."""
+    mag, strength = jnp.broadcast_arrays(jnp.asarray(mag), jnp.asarray(strength, mag.dtype))
+    penalized = strength > 0 if penalized is None else jnp.broadcast_to(penalized, mag.shape)
+    slope = strength > 0
+    ratio = jnp.where(slope, mag / jnp.where(slope, strength, 1.0),
+                      jnp.where(mag > 0, jnp.inf, 0.0))
+    return jnp.max(jnp.where(penalized, ratio, 0.0), initial=0.0)
 
 
 def _checked_prox(prox):

@@ -39,6 +39,10 @@ class Zero(Penalty):
         del params
         return global_norm(grad)
 
+    def alpha_max(self, grad):
+        """0: nothing is penalized (strength 0 everywhere), as ``l1(0.0)``."""
+        return jnp.zeros([], jax.tree_util.tree_leaves(grad)[0].dtype)
+
 
 def zero() -> Zero:
     """The zero penalty: ``g(x) = 0``, ``prox(v, s) = v``.
@@ -109,6 +113,11 @@ class Separable(Penalty):
         _, gparts = self._split(grad, name="grad")
         d = [p.subdiff_distance(x, g) for p, x, g in zip(self._children(), parts, gparts)]
         return tree_norm_from_squares([di * di for di in d])
+
+    def alpha_max(self, grad):
+        """The largest of the children's ``alpha_max`` (``t g`` scales every child)."""
+        _, gparts = self._split(grad, name="grad")
+        return jnp.max(jnp.stack([p.alpha_max(g) for p, g in zip(self._children(), gparts)]))
 
 
 def separable(penalties: Any) -> Separable:

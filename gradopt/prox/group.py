@@ -14,6 +14,7 @@ from gradopt.prox.base import (
     broadcast_to_params,
     check_reg,
     penalty_class,
+    polar_ratio,
     tree_norm_from_squares,
     tree_sum,
 )
@@ -168,6 +169,16 @@ class GroupL2(Penalty):
             total.append(jnp.sum(jnp.where(nonzero, off, at_zero)))
         return tree_norm_from_squares(total)
 
+    def alpha_max(self, grad):
+        """``max_g ||grad_g|| / (reg w_g)`` over the groups of positive strength; see
+        :meth:`gradopt.prox.Penalty.alpha_max`."""
+        if self.whole_tree:
+            return polar_ratio(self._tree_norm(grad), self.reg)
+        _, groups = self._groups(grad)
+        return jnp.max(jnp.stack([
+            polar_ratio(_safe_sqrt(jnp.sum(g * g, axis=axes, keepdims=True)), t)
+            for g, axes, t in groups]))
+
     # Block protocol of the GLM engine (gradopt.problems.engine): blocks are rows
     # of a (p, k) coefficient matrix, i.e. axis=1 row groups (multitask problems).
 
@@ -297,6 +308,12 @@ class IndexGroupsL2(Penalty):
         off = self._per_group((g + self._rows(t, x) * unit) ** 2)
         at_zero = jnp.maximum(_safe_sqrt(self._per_group(g * g)) - t, 0.0) ** 2
         return _safe_sqrt(jnp.sum(jnp.where(nonzero, off, at_zero)))
+
+    def alpha_max(self, grad):
+        """``max_g ||grad_g|| / (reg weights_g)`` over the groups of positive strength; see
+        :meth:`gradopt.prox.Penalty.alpha_max`."""
+        _, sq, t = self._parts(grad)
+        return polar_ratio(_safe_sqrt(sq), t)
 
     def engine_blocks(self, p: int):
         """For :func:`gradopt.glm`: ``(FeatureGroupsL2 with each feature's strength

@@ -7,7 +7,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradopt.prox.base import Penalty, align_to_params, check_reg, penalty_class, tree_sum
+from gradopt.prox.base import (
+    Penalty, align_to_params, check_reg, penalty_class, polar_ratio, tree_sum,
+)
 
 
 def _check_matrix(path, x):
@@ -48,6 +50,13 @@ class Nuclear(Penalty):
             s = jnp.maximum(s - step * r, 0.0).astype(s.dtype)
             out.append(((u * s) @ vt).astype(x.dtype))
         return jax.tree_util.tree_unflatten(treedef, out)
+
+    def alpha_max(self, grad):
+        """``max sigma_1(grad) / reg`` (the spectral norm, the nuclear norm's dual) over the
+        matrix leaves; see :meth:`gradopt.prox.Penalty.alpha_max`."""
+        _, items = align_to_params("reg", self.reg, grad, per="leaf")
+        return jnp.max(jnp.stack([
+            polar_ratio(jnp.linalg.norm(_svd_input(g), ord=2), r) for _, g, r in items]))
 
 
 def nuclear(reg: Any = 1.0) -> Nuclear:

@@ -20,6 +20,7 @@ from gradopt.prox.base import (
     align_to_params,
     check_reg,
     penalty_class,
+    polar_ratio,
     tree_dtype,
     tree_norm_from_squares,
     tree_sum,
@@ -102,9 +103,20 @@ class _Blocks:
     everywhere); ``block_conjugate(u, idx)``: ``g_b^*(u)`` on that domain. Subclasses
     define ``_split(idx) -> (a1, a2)``: the l1 and ridge strengths of the rows; the engine
     also reads it for its active-set Newton steps, where the penalty is smooth.
+    They also define ``_l1_slope(reg)``, the l1 strength of coordinates of strength
+    ``reg``, for :meth:`alpha_max`.
     """
 
     positive = False
+
+    def alpha_max(self, grad):
+        """``max_j |grad_j| / (l1 strength_j)`` (``max(-grad_j, 0)`` with ``positive``) over
+        the penalized coordinates; see :meth:`gradopt.prox.Penalty.alpha_max`."""
+        _, items = align_to_params("reg", self.reg, grad)
+        return jnp.max(jnp.stack([
+            polar_ratio(jnp.maximum(-g, 0.0) if self.positive else jnp.abs(g),
+                        self._l1_slope(r), jnp.asarray(r) > 0)
+            for _, g, r in items]))
 
     def block_prox(self, v, step, idx):
         a1, a2 = self._split(idx)
@@ -166,6 +178,9 @@ class L1(_Blocks, Penalty):
 
     def _split(self, idx):
         return _gather(self.reg, idx), 0.0
+
+    def _l1_slope(self, reg):
+        return reg
 
 
 def l1(reg: Any = 1.0, *, positive: bool = False) -> L1:
@@ -231,6 +246,9 @@ class L2Squared(_Blocks, Penalty):
 
     def _split(self, idx):
         return 0.0, _gather(self.reg, idx)
+
+    def _l1_slope(self, reg):
+        return 0.0
 
 
 def l2_squared(reg: Any = 1.0, *, positive: bool = False) -> L2Squared:
@@ -303,6 +321,9 @@ class ElasticNet(_Blocks, Penalty):
         a = _gather(self.l1_ratio, idx)
         return r * a, r * (1.0 - a)
 
+    def _l1_slope(self, reg):
+        return reg * jnp.asarray(self.l1_ratio)
+
 
 def elastic_net(reg: Any = 1.0, l1_ratio: Any = 0.5, *, positive: bool = False) -> ElasticNet:
     r"""Elastic net (Zou & Hastie 2005) in scikit-learn's convention.
@@ -351,6 +372,11 @@ class Linf(Penalty):
         leaves = jax.tree_util.tree_leaves(params)
         m = jnp.max(jnp.stack([jnp.max(jnp.abs(x), initial=0.0) for x in leaves]))
         return self.reg * m
+
+    def alpha_max(self, grad):
+        """``||grad||_1 / reg``, the dual norm; see :meth:`gradopt.prox.Penalty.alpha_max`."""
+        l1 = sum(jnp.sum(jnp.abs(g)) for g in jax.tree_util.tree_leaves(grad))
+        return polar_ratio(l1, self.reg)
 
     def prox(self, params, step=1.0):
         dt = tree_dtype(params)

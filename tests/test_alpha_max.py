@@ -1,0 +1,121 @@
+"""``Penalty.alpha_max`` and ``glm_alpha_max(X, y, datafit, penalty)``.
+
+The reference is the definition itself: ``glm`` with the penalty scaled by
+``1.01 * alpha_max`` returns ``w = 0`` and with ``0.9 * alpha_max`` it does not
+(checked with the engine, the proximal-gradient fallback and several datafits),
+plus closed forms computed here with NumPy.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradopt
+from gradopt import datafits as df
+from gradopt import prox
+
+jax.config.update("jax_enable_x64", True)
+
+RNG = np.random.default_rng(7)
+X = RNG.standard_normal((40, 12))
+Y3 = X[:, :2] @ RNG.standard_normal((2, 3)) + 0.1 * RNG.standard_normal((40, 3))
+y = X[:, 0] - 2 * X[:, 3] + 0.1 * RNG.standard_normal(40)
+y01 = (y > 0).astype(float)
+counts = RNG.poisson(np.exp(0.3 * X[:, 1])).astype(float)
+GROUPS = [[0, 1, 2], [3, 4], [5, 6, 7, 8], [9, 10, 11]]
+WEIGHTS = np.r_[0.0, np.linspace(0.5, 2.0, 11)]  # feature 0 not penalized
+
+CASES = {
+    # name: (datafit, targets, fit_intercept, penalty of strength t)
+    "l1": (df.quadratic(), y, False, lambda t: prox.l1(t)),
+    "l1-intercept": (df.quadratic(), y, True, lambda t: prox.l1(t)),
+    "l1-positive": (df.quadratic(), y, False, lambda t: prox.l1(t, positive=True)),
+    "enet": (df.quadratic(), y, False, lambda t: prox.elastic_net(t, 0.4)),
+    "groups": (df.quadratic(), y, True,
+               lambda t: prox.group_l2(t, groups=GROUPS, weights=np.sqrt([3, 2, 4, 3]))),
+    "rows": (df.quadratic(), Y3, False, lambda t: prox.group_l2(t, axis=1)),
+    "logistic": (df.logistic(), y01, True, lambda t: prox.l1(t)),
+    "poisson": (df.poisson(), counts, False, lambda t: prox.l1(t)),
+    "linf": (df.quadratic(), y, False, lambda t: prox.linf(t)),
+    "nuclear": (df.quadratic(), Y3, False, lambda t: prox.nuclear(t)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_alpha_max_is_the_threshold_of_zero(name):
+    datafit, target, fi, pen = CASES[name]
+    amax = float(gradopt.glm_alpha_max(X, target, datafit, pen(1.0), fit_intercept=fi))
+    assert 0 < amax < np.inf
+    above = gradopt.glm(X, target, datafit, pen(1.01 * amax), fit_intercept=fi, tol=1e-10)
+    below = gradopt.glm(X, target, datafit, pen(0.9 * amax), fit_intercept=fi, tol=1e-10)
+    assert np.max(np.abs(np.asarray(above.coef))) < 1e-12
+    assert np.max(np.abs(np.asarray(below.coef))) > 1e-6
+    # relative to the penalty's strength: twice the strength, half the threshold
+    half = float(gradopt.glm_alpha_max(X, target, datafit, pen(2.0), fit_intercept=fi))
+    np.testing.assert_allclose(half, amax / 2, rtol=1e-12)
+
+
+def test_closed_forms():
+    n = X.shape[0]
+    g = -X.T @ y / n  # gradient of the quadratic datafit at w = 0
+    q = df.quadratic()
+    amax = lambda pen: float(gradopt.glm_alpha_max(X, y, q, pen))  # noqa: E731
+    np.testing.assert_allclose(amax(prox.l1(1.0)), np.max(np.abs(g)), rtol=1e-12)
+    np.testing.assert_allclose(amax(prox.l1(1.0, positive=True)), np.max(-g), rtol=1e-12)
+    np.testing.assert_allclose(amax(prox.l1(WEIGHTS)), np.max(np.abs(g[1:]) / WEIGHTS[1:]),
+                               rtol=1e-12)
+    ratio = np.linspace(0.2, 1.0, 12)
+    np.testing.assert_allclose(amax(prox.elastic_net(1.0, ratio)),
+                               np.max(np.abs(g) / ratio), rtol=1e-12)
+    np.testing.assert_allclose(amax(prox.linf(1.0)), np.sum(np.abs(g)), rtol=1e-12)
+    np.testing.assert_allclose(
+        amax(prox.group_l2(1.0, groups=GROUPS)),
+        max(np.linalg.norm(g[idx]) for idx in GROUPS), rtol=1e-12)
+    # no l1 part: a ridge term never zeroes w; nothing penalized: 0
+    assert amax(prox.l2_squared(1.0)) == np.inf
+    assert amax(prox.elastic_net(1.0, 0.0)) == np.inf
+    assert amax(prox.l1(0.0)) == 0.0 and amax(prox.zero()) == 0.0
+    # the default penalty and the presets' functions agree with the penalty method
+    np.testing.assert_allclose(float(gradopt.glm_alpha_max(X, y, q)), amax(prox.l1(1.0)))
+    np.testing.assert_allclose(float(gradopt.glm_alpha_max(X, y, q, weights=WEIGHTS)),
+                               amax(prox.l1(WEIGHTS)))
+    np.testing.assert_allclose(float(gradopt.lasso_alpha_max(X, y, positive=True)),
+                               amax(prox.l1(1.0, positive=True)), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(gradopt.group_lasso_alpha_max(X, y, GROUPS)),
+        amax(prox.group_l2(1.0, groups=GROUPS, weights=np.sqrt([3, 2, 4, 3]))), rtol=1e-12)
+    G3 = X.T @ Y3 / n
+    np.testing.assert_allclose(float(gradopt.glm_alpha_max(X, Y3, q)),
+                               np.max(np.linalg.norm(G3, axis=1)), rtol=1e-12)
+    np.testing.assert_allclose(float(gradopt.glm_alpha_max(X, Y3, q, prox.nuclear(1.0))),
+                               np.linalg.norm(G3, 2), rtol=1e-12)
+
+
+def test_separable_takes_the_largest_child():
+    g = {"a": jnp.array([3.0, -1.0]), "b": jnp.array([[1.0, 2.0], [2.0, 1.0]])}
+    pen = prox.separable({"a": prox.l1(2.0), "b": prox.nuclear(1.0)})
+    np.testing.assert_allclose(float(pen.alpha_max(g)), 3.0)  # max(3 / 2, sigma_1 = 3)
+    pen = prox.separable({"a": prox.l1(1.0), "b": prox.zero()})  # b not penalized
+    np.testing.assert_allclose(float(pen.alpha_max(g)), 3.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_traced_strength_and_dtype(dtype):
+    g = jnp.asarray(RNG.standard_normal(12), dtype)
+    eager = prox.l1(jnp.asarray(WEIGHTS, dtype)).alpha_max(g)
+    jitted = jax.jit(lambda w: prox.l1(w).alpha_max(g))(jnp.asarray(WEIGHTS, dtype))
+    assert eager.dtype == dtype
+    np.testing.assert_allclose(float(jitted), float(eager), rtol=1e-6)
+    a32 = gradopt.glm_alpha_max(X.astype(dtype), y.astype(dtype), df.quadratic(), prox.l1(1.0))
+    assert a32.dtype == dtype
+    np.testing.assert_allclose(float(a32), np.max(np.abs(X.T @ y)) / 40, rtol=1e-5)
+
+
+def test_errors():
+    with pytest.raises(NotImplementedError, match="Box does not define alpha_max"):
+        gradopt.glm_alpha_max(X, y, df.quadratic(), prox.box(-1.0, 1.0))
+    with pytest.raises(ValueError, match="weights sets the default penalty"):
+        gradopt.glm_alpha_max(X, y, df.quadratic(), prox.l1(1.0), weights=WEIGHTS)
+    with pytest.raises(TypeError, match="penalty must be a gradopt.prox penalty"):
+        gradopt.glm_alpha_max(X, y, df.quadratic(), "l1")
