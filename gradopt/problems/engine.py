@@ -69,7 +69,8 @@ blocks' columns are copied (``GATHER_ROWS`` per loop step).
 
 **Gram form** (``Columns(gram=True)``: one device, the quadratic datafit, singleton blocks,
 ``p_pad <= 2048`` and ``n >= 2 p_pad``). The solve starts in residual form and switches
-once its coordinate steps reach ``GRAM_AFTER p_pad^2`` (:func:`_solve`'s
+once its coordinate steps reach ``GRAM_AFTER p_pad^2``, or sooner for a small Gram whose
+working set already holds half the features (``GRAM_AHEAD``; :func:`_solve`'s
 ``gram_or_residual``): the datafit's Hessian ``X_c^T diag(h) X_c`` (columns centred for the
 intercept) is formed, and each inner problem from then on is solved on its block with the
 coefficient gradient ``q`` as the state (:func:`_inner_gram`: ``O(|ws|)`` per coordinate
@@ -130,6 +131,8 @@ BLOCKS = (16, 8)  # coordinates per loop step of the gathered inner loop (_block
 GATHER_ROWS = 64  # rows of X copied per loop step when gathering a working set (one device)
 PDAS_STEPS = 3  # active-set Newton steps per attempt
 GRAM_AFTER = 1 / 128  # Gram form once the residual form took this x p_pad^2 coordinate steps
+GRAM_AHEAD = 8  # or once this many epochs of a working set of >= half the features would
+GRAM_AHEAD_MAX = 512  # ... (padded features up to this): docs/glm.md, "Gram form"
 GRAM_AT_ONCE = 32  # padded features up to which the Gram form runs from the start (docs/glm.md)
 GRAM_AT_ONCE_FLOPS = 2 ** 26  # if forming it costs at most this (2 n p^2, padded)
 GRAM_NEWTON_SIZE = 512  # active coordinates a Gram-form Newton step handles (an h x h Cholesky)
@@ -1267,8 +1270,10 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     def gram_or_residual(s: _Outer, cert: Certificate, model: _Model):
         """The Gram form once the residual form's coordinate steps reach ``GRAM_AFTER
         p_pad^2`` (about the cost of forming the Gram, counted in coordinate steps of
-        ``O(n)`` against a matrix product's ``O(n p^2)`` at a higher rate: docs/glm.md), the
-        residual form before (no Newton steps there: the Gram form's are cheaper, and the
+        ``O(n)`` against a matrix product's ``O(n p^2)`` at a higher rate: docs/glm.md), or
+        (``p_pad <= GRAM_AHEAD_MAX``) once the next working set holds half the features and
+        ``GRAM_AHEAD`` epochs of it would reach that count; the residual form
+        before (no Newton steps there: the Gram form's are cheaper, and the
         program compiles 0.5 s faster). Every feature is in a one-task Gram-form working
         set. Without Newton steps (under ``jax.vmap``) the Gram form from the start."""
         g, nb = s.gram, data.idx.shape[0]
@@ -1284,8 +1289,9 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                 fit_intercept, newton)
             return cand, epochs, _Gram(H, XTy, jnp.ones((), bool), g.work)
 
+        ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
+
         def by_residual(_):
-            ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, *fixed,
                                   INNER_RATIO * cert.kkt, max_epochs, fit_intercept, False,
                                   slow=s.slow)
@@ -1294,6 +1300,9 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         if always:
             return by_gram(None)
         switch = g.ready | (g.work >= GRAM_AFTER * nb * nb)
+        if nb <= GRAM_AHEAD_MAX:  # a small Gram: sooner once the working set is wide
+            ahead = g.work + GRAM_AHEAD * size >= GRAM_AFTER * nb * nb
+            switch = switch | ((2 * size >= nb) & ahead)
         return lax.cond(switch, by_gram, by_residual, None)
 
     def step(s: _Outer, cert: Certificate):
