@@ -119,3 +119,31 @@ def test_errors():
         gradopt.glm_alpha_max(X, y, df.quadratic(), prox.l1(1.0), weights=WEIGHTS)
     with pytest.raises(TypeError, match="penalty must be a gradopt.prox penalty"):
         gradopt.glm_alpha_max(X, y, df.quadratic(), "l1")
+
+
+def test_glm_path_default_grid():
+    # the default grid: alpha_max of penalty(1.0) down to eps * alpha_max, as lasso_path's
+    amax = float(gradopt.glm_alpha_max(X, y01, df.logistic(), prox.l1(1.0), fit_intercept=True))
+    path = gradopt.glm_path(X, y01, df.logistic(), prox.l1, n_alphas=5, eps=1e-2,
+                            fit_intercept=True, tol=1e-8)
+    np.testing.assert_allclose(np.asarray(path.alphas), amax * np.geomspace(1, 1e-2, 5),
+                               rtol=1e-12)
+    coefs = np.asarray(path.coefs)
+    assert not np.any(coefs[0]) and np.all(np.any(coefs[1:] != 0, axis=1))
+    explicit = gradopt.glm_path(X, y01, df.logistic(), prox.l1, np.asarray(path.alphas),
+                                fit_intercept=True, tol=1e-8)
+    np.testing.assert_allclose(coefs, np.asarray(explicit.coefs), atol=1e-12)
+    # index groups, and the lasso path's grid for the quadratic datafit
+    groups = lambda a: prox.group_l2(a, groups=GROUPS)  # noqa: E731
+    gpath = gradopt.glm_path(X, y, df.quadratic(), groups, n_alphas=3)
+    assert not np.any(np.asarray(gpath.coefs)[0]) and np.any(np.asarray(gpath.coefs)[-1])
+    lpath = gradopt.lasso_path(X, y, n_alphas=4)
+    np.testing.assert_allclose(
+        np.asarray(gradopt.glm_path(X, y, df.quadratic(), prox.l1, n_alphas=4).alphas),
+        np.asarray(lpath.alphas), rtol=1e-12)
+    with pytest.raises(ValueError, match="0 < alpha_max < inf"):
+        gradopt.glm_path(X, y, df.quadratic(), prox.l2_squared, n_alphas=3)
+    with pytest.raises(ValueError, match="n_alphas"):
+        gradopt.glm_path(X, y, df.quadratic(), prox.l1, n_alphas=0)
+    with pytest.raises(ValueError, match="eps"):
+        gradopt.glm_path(X, y, df.quadratic(), prox.l1, eps=0.0)

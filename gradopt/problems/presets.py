@@ -172,7 +172,8 @@ class GLMPath(NamedTuple):
     converged: jax.Array
 
 
-def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_intercept: bool = False,
+def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas=None, *, n_alphas: int = 100,
+             eps: float = 1e-3, fit_intercept: bool = False,
              tol: float = 1e-6, max_iter: int = DEFAULT_MAX_ITER,
              max_epochs: int = DEFAULT_MAX_EPOCHS) -> GLMPath:
     r"""Solve ``glm(X, y, datafit, penalty(alpha))`` for each ``alpha``, warm-starting each
@@ -184,6 +185,11 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
         object between calls to reuse the compiled program.
       alphas: 1-D strengths, solved in the given order (decreasing is the
         usual choice: each solution is then a good start for the next).
+        Default: ``n_alphas`` values log-spaced from ``alpha_max =
+        glm_alpha_max(X, y, datafit, penalty(1.0))`` (the strength whose
+        solution is 0; :meth:`gradopt.prox.Penalty.alpha_max`) down to
+        ``eps * alpha_max``, scikit-learn's path grid.
+      n_alphas, eps: the default grid's size and ratio (used without ``alphas``).
 
     Example::
 
@@ -202,6 +208,8 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
     _inputs.check_tol(tol)
     max_iter = _inputs.check_count("max_iter", max_iter, 0)
     max_epochs = _inputs.check_count("max_epochs", max_epochs, 1)
+    if alphas is None:
+        alphas = _default_grid(X, y, datafit, penalty, n_alphas, eps, fit_intercept)
     alphas_arr = _inputs.as_real_array("alphas", alphas)
     if alphas_arr.ndim != 1 or alphas_arr.shape[0] < 1:
         raise ValueError(f"alphas must be a non-empty 1-D array, got shape {alphas_arr.shape}.")
@@ -226,6 +234,19 @@ def glm_path(X, y, datafit, penalty: Callable[[Any], Any], alphas, *, fit_interc
         coef, b = coef[..., 0], b[..., 0]
     return GLMPath(jnp.asarray(alphas_arr, dtype), coef, b, sols.cert.objective, sols.cert.gap,
                    sols.n_iter, sols.status == 0)
+
+
+def _default_grid(X, y, datafit, penalty, n_alphas, eps, fit_intercept):
+    """``alpha_max * geomspace(1, eps, n_alphas)``, ``alpha_max`` of ``penalty(1.0)``."""
+    n_alphas = _inputs.check_count("n_alphas", n_alphas, 1)
+    check_scalar("eps", eps, low=0.0, high=1.0, low_inclusive=False)
+    amax = glm_alpha_max(X, y, datafit, penalty(1.0), fit_intercept=fit_intercept)
+    if not _inputs.is_traced(amax) and not 0 < float(amax) < np.inf:
+        raise ValueError(
+            f"the default grid needs 0 < alpha_max < inf, got alpha_max={float(amax):g} for "
+            f"{type(penalty(1.0)).__name__} (a ridge term never zeroes w; a zero gradient at "
+            "the null model makes w = 0 optimal for every alpha): give alphas.")
+    return amax * jnp.geomspace(1.0, eps, num=n_alphas, dtype=jnp.result_type(amax))
 
 
 @functools.partial(jit, when=engine.cpu_options, static_argnums=(1, 8, 9),
