@@ -124,3 +124,26 @@ def test_estimator_takes_a_penalty_without_blocks():
     np.testing.assert_allclose(est.coef_, res.coef, atol=1e-10)
     assert np.abs(est.coef_).max() == pytest.approx(0.5)  # the box is active
     assert est.converged_ and est.duality_gap_ == np.inf
+
+
+def test_group_l2_not_by_rows_takes_the_fallback():
+    # one group for the whole vector (axis=None): no block structure for the engine
+    X, y, _ = _data(seed=4)
+    n, p = X.shape
+    t = np.where(y > 0, 1.0, -1.0)
+    res = gradopt.glm(X, (y > 0).astype(float), datafits.logistic(), prox.group_l2(0.05),
+                      fit_intercept=True, tol=1e-9)
+    w, b = cp.Variable(p), cp.Variable()
+    ref = _solve(cp.Problem(cp.Minimize(cp.sum(cp.logistic(-cp.multiply(t, X @ w + b))) / n
+                                        + 0.05 * cp.norm(w, 2))))
+    _close(res, ref)
+    # column groups of a multitask W (one group per task)
+    X, _, rng = _data(seed=5)
+    Y = X[:, :2] @ rng.standard_normal((2, 3)) + 0.3 * rng.standard_normal((n, 3))
+    res = gradopt.glm(X, Y, datafits.quadratic(), prox.group_l2(0.2, axis=0), tol=1e-9)
+    W = cp.Variable((p, 3))
+    ref = _solve(cp.Problem(cp.Minimize(
+        cp.sum_squares(Y - X @ W) / (2 * n) + 0.2 * sum(cp.norm(W[:, j], 2) for j in range(3)))))
+    _close(res, ref)
+    with pytest.raises(TypeError, match="lacks row groups"):
+        gradopt.glm_path(X, Y, datafits.quadratic(), lambda a: prox.group_l2(a, axis=0), [0.2])

@@ -33,7 +33,7 @@ from gradopt.problems import engine
 from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
 from gradopt.prox.base import Penalty
-from gradopt.prox.group import IndexGroupsL2, group_l2
+from gradopt.prox.group import GroupL2, IndexGroupsL2, group_l2
 from gradopt.prox.sparse import l1
 from gradopt.solve.result import Status
 
@@ -80,7 +80,11 @@ def _group_blocks(groups, p_pad: int):
 
 
 def _missing_blocks(penalty) -> list[str]:
-    """The methods of the engine's block protocol that ``penalty`` lacks."""
+    """The methods of the engine's block protocol that ``penalty`` lacks (a ``group_l2``
+    whose groups are not rows has them but cannot use them)."""
+    if isinstance(penalty, GroupL2) and not penalty.row_groups:
+        return [f"row groups (it has axis={penalty.axis!r}"
+                + (", whole_tree=True)" if penalty.whole_tree else ")")]
     return [m for m in ("block_prox", "block_dist", "block_dual_ratio", "block_conjugate",
                         "block_value") if not callable(getattr(penalty, m, None))]
 

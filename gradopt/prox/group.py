@@ -182,6 +182,12 @@ class GroupL2(Penalty):
     # Block protocol of the GLM engine (gradopt.problems.engine): blocks are rows
     # of a (p, k) coefficient matrix, i.e. axis=1 row groups (multitask problems).
 
+    @property
+    def row_groups(self) -> bool:
+        """Whether the groups are the rows of a ``(p, k)`` matrix (``axis=1``), the only
+        layout whose groups the GLM engine's blocks can hold."""
+        return not self.whole_tree and self.axis in (1, -1, (1,), (-1,))
+
     def _row_strength(self, idx):
         if self.axis not in (1, -1):
             raise ValueError(
