@@ -70,7 +70,8 @@ blocks' columns are copied (``GATHER_ROWS`` per loop step).
 **Gram form** (``Columns(gram=True)``: one device, the quadratic datafit, singleton blocks,
 ``p_pad <= 2048`` and ``n >= 2 p_pad``). The solve starts in residual form and switches
 once its coordinate steps reach ``GRAM_AFTER p_pad^2``, or sooner for a small Gram whose
-working set already holds half the features (``GRAM_AHEAD``; :func:`_solve`'s
+working set already holds half the features (``GRAM_AHEAD``), and not when the solve is
+nearly done (``GRAM_NEAR``; :func:`_solve`'s
 ``gram_or_residual``): the datafit's Hessian ``X_c^T diag(h) X_c`` (columns centred for the
 intercept) is formed, and each inner problem from then on is solved on its block with the
 coefficient gradient ``q`` as the state (:func:`_inner_gram`: ``O(|ws|)`` per coordinate
@@ -132,6 +133,7 @@ GATHER_ROWS = 64  # rows of X copied per loop step when gathering a working set 
 PDAS_STEPS = 3  # active-set Newton steps per attempt
 GRAM_AFTER = 1 / 128  # Gram form once the residual form took this x p_pad^2 coordinate steps
 GRAM_AHEAD = 8  # or once this many epochs of a working set of >= half the features would
+GRAM_NEAR = 100  # but not when the KKT is within this factor of the target (docs/glm.md)
 GRAM_AHEAD_MAX = 512  # ... (padded features up to this): docs/glm.md, "Gram form"
 GRAM_AT_ONCE = 32  # padded features up to which the Gram form runs from the start (docs/glm.md)
 GRAM_AT_ONCE_FLOPS = 2 ** 26  # if forming it costs at most this (2 n p^2, padded)
@@ -1272,7 +1274,8 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         p_pad^2`` (about the cost of forming the Gram, counted in coordinate steps of
         ``O(n)`` against a matrix product's ``O(n p^2)`` at a higher rate: docs/glm.md), or
         (``p_pad <= GRAM_AHEAD_MAX``) once the next working set holds half the features and
-        ``GRAM_AHEAD`` epochs of it would reach that count; the residual form
+        ``GRAM_AHEAD`` epochs of it would reach that count, unless the KKT measure is
+        already within ``GRAM_NEAR`` of its target; the residual form
         before (no Newton steps there: the Gram form's are cheaper, and the
         program compiles 0.5 s faster). Every feature is in a one-task Gram-form working
         set. Without Newton steps (under ``jax.vmap``) the Gram form from the start."""
@@ -1299,10 +1302,12 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
         if always:
             return by_gram(None)
-        switch = g.ready | (g.work >= GRAM_AFTER * nb * nb)
+        switch = g.work >= GRAM_AFTER * nb * nb
         if nb <= GRAM_AHEAD_MAX:  # a small Gram: sooner once the working set is wide
             ahead = g.work + GRAM_AHEAD * size >= GRAM_AFTER * nb * nb
             switch = switch | ((2 * size >= nb) & ahead)
+        near = cert.kkt <= GRAM_NEAR * tol * kkt0  # a few residual epochs will finish
+        switch = g.ready | (switch & ~near)
         return lax.cond(switch, by_gram, by_residual, None)
 
     def step(s: _Outer, cert: Certificate):
