@@ -421,14 +421,14 @@ def main():
                     help="time cap per solver and problem in seconds (default 30, quick 10)")
     ap.add_argument("--reg", type=float, default=0.1, help="alpha = reg * alpha_max")
     ap.add_argument("--kinds", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
-    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md or the plots")
     args = ap.parse_args()
     cap = args.cap if args.cap is not None else (10.0 if args.quick else 30.0)
     kinds = [k for k in args.kinds.split(",") if k]
     t_start = time.perf_counter()
     print(machine())
     rows = benchmark(args.quick, cap, args.reg, kinds)
-    files = plot(rows)
+    files = [] if args.no_write else plot(rows)
     total = time.perf_counter() - t_start
 
     peers = ["skglm", "sklearn"]

@@ -443,7 +443,7 @@ def main():
                     help="time cap per solver and problem in seconds (default 60, quick 10)")
     ap.add_argument("--jaxopt-cap", type=float, default=None,
                     help="time cap for jaxopt per problem in seconds (default 30, quick 5)")
-    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
+    ap.add_argument("--no-write", action="store_true", help="do not write RESULTS.md or the plots")
     ap.add_argument("--wide", type=int, default=None, metavar="SEED",
                     help="the wide grid: 30 points drawn from SEED (section lasso_wide)")
     args = ap.parse_args()
@@ -455,7 +455,7 @@ def main():
     print(machine())
     rows, curves, names = grid_benchmark(args.quick, cap, jaxopt_cap)
     extra = path_and_batch(args.quick)
-    files = plot(curves)
+    files = [] if args.no_write else plot(curves)
     total = time.perf_counter() - t_start
 
     peers = [s for s in names if s != "gradopt"]
