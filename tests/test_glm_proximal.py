@@ -145,5 +145,10 @@ def test_group_l2_not_by_rows_takes_the_fallback():
     ref = _solve(cp.Problem(cp.Minimize(
         cp.sum_squares(Y - X @ W) / (2 * n) + 0.2 * sum(cp.norm(W[:, j], 2) for j in range(3)))))
     _close(res, ref)
+    # axis=(1,) is the rows too: the engine solves it, as axis=1 (scikit-learn-tested)
+    rows = gradopt.glm(X, Y, datafits.quadratic(), prox.group_l2(0.2, axis=(1,)), tol=1e-10)
+    ref_rows = gradopt.multitask_lasso(X, Y, 0.2, tol=1e-10)
+    assert float(rows.duality_gap) < np.inf
+    np.testing.assert_allclose(rows.coef, ref_rows.coef, atol=1e-8)
     with pytest.raises(TypeError, match="lacks row groups"):
         gradopt.glm_path(X, Y, datafits.quadratic(), lambda a: prox.group_l2(a, axis=0), [0.2])

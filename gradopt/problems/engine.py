@@ -1292,6 +1292,8 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                 fit_intercept, newton)
             return cand, epochs, _Gram(H, XTy, jnp.ones((), bool), g.work)
 
+        if always:
+            return by_gram(None)
         ws, size = _working_set(cert, data, s.it.W, ws_min, None, s.n_iter)
 
         def by_residual(_):
@@ -1300,8 +1302,6 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                                   slow=s.slow)
             return cand, epochs, g._replace(work=g.work + epochs.astype(dtype) * size)
 
-        if always:
-            return by_gram(None)
         switch = g.work >= GRAM_AFTER * nb * nb
         if nb <= GRAM_AHEAD_MAX:  # a small Gram: sooner once the working set is wide
             ahead = g.work + GRAM_AHEAD * size >= GRAM_AFTER * nb * nb

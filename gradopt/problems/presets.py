@@ -240,11 +240,12 @@ def _default_grid(X, y, datafit, penalty, n_alphas, eps, fit_intercept):
     """``alpha_max * geomspace(1, eps, n_alphas)``, ``alpha_max`` of ``penalty(1.0)``."""
     n_alphas = _inputs.check_count("n_alphas", n_alphas, 1)
     check_scalar("eps", eps, low=0.0, high=1.0, low_inclusive=False)
-    amax = glm_alpha_max(X, y, datafit, penalty(1.0), fit_intercept=fit_intercept)
+    unit = penalty(1.0)
+    amax = glm_alpha_max(X, y, datafit, unit, fit_intercept=fit_intercept)
     if not _inputs.is_traced(amax) and not 0 < float(amax) < np.inf:
         raise ValueError(
             f"the default grid needs 0 < alpha_max < inf, got alpha_max={float(amax):g} for "
-            f"{type(penalty(1.0)).__name__} (a ridge term never zeroes w; a zero gradient at "
+            f"{type(unit).__name__} (a ridge term never zeroes w; a zero gradient at "
             "the null model makes w = 0 optimal for every alpha): give alphas.")
     return amax * jnp.geomspace(1.0, eps, num=n_alphas, dtype=jnp.result_type(amax))
 

@@ -14,8 +14,8 @@ with
   form; ``penalty.has_subdiff_distance`` says whether it does):
   ``dist(-grad, dg(x))``, the Euclidean distance of ``-grad f(x)`` to the
   subdifferential of ``g`` at ``x``, zero exactly at minimizers of ``f + g``.
-* ``alpha_max(grad) -> scalar`` (the sparsity penalties: l1, elastic net,
-  ridge, the group norms, linf): the smallest multiplier ``t`` for which
+* ``alpha_max(grad) -> scalar`` (l1, elastic net, ridge, the group norms,
+  linf, nuclear, zero, separable): the smallest multiplier ``t`` for which
   ``x = 0`` minimizes ``f + t g`` when ``grad = grad f(0)``.
 
 Subclasses are declared with :func:`penalty_class`, which makes a frozen
@@ -108,9 +108,9 @@ class Penalty:
         Coordinates (or groups) of strength 0 are not penalized and are
         ignored; ``inf`` when no ``t`` zeroes ``x`` (a ridge term and
         ``grad != 0``). :func:`gradopt.glm_alpha_max` computes ``grad`` for a
-        datafit. Defined by the sparsity penalties (``l1``, ``elastic_net``,
-        ``l2_squared``, ``group_l2``, ``linf``); others raise
-        ``NotImplementedError``.
+        datafit. Defined by ``l1``, ``elastic_net``, ``l2_squared``, ``group_l2``,
+        ``linf``, ``nuclear``, ``zero`` and ``separable`` (the largest of its
+        children's); others raise ``NotImplementedError``.
         """
         raise NotImplementedError(
             f"{type(self).__name__} does not define alpha_max: the smallest multiplier that "

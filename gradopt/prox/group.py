@@ -189,7 +189,7 @@ class GroupL2(Penalty):
         return not self.whole_tree and self.axis in (1, -1, (1,), (-1,))
 
     def _row_strength(self, idx):
-        if self.axis not in (1, -1):
+        if not self.row_groups:
             raise ValueError(
                 "the GLM solvers accept group_l2 with axis=1 (one group per row of the "
                 f"(n_features, n_tasks) coefficients), got axis={self.axis!r}."
