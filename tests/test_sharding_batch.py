@@ -12,7 +12,9 @@ Two layouts, each in one subprocess with 8 virtual CPU devices (``tests/_spmd.py
 The references are computed in the same process on unsharded NumPy data by an
 independent call: ``lasso_batch`` on NumPy (the same vmapped solver on one
 device) for the first layout, one ``gradopt.glm`` per problem (the same engine,
-one device, no vmap) for the second; they must agree to 1e-10 (float64).
+one device, no vmap) for the second; they must agree to 1e-10 (float64). Both
+layouts also solve with ``positive=True`` (its own program), where the truth's
+negative coefficient is held at 0.
 """
 
 from __future__ import annotations
@@ -109,6 +111,11 @@ def check(kind):
     # 3. one problem, many alphas sharded (elastic net)
     res = gradopt.lasso_batch(Xb[1], Yb[1], batch(alphas2), l1_ratio=0.5, **KW)
     same(kind + " alphas", res.coef, blockwise(Xb[1], Yb[1], alphas2, l1_ratio=0.5, **KW).coef)
+    # 4. positive=True (a static flag: its own program) on the stack sharded by problem
+    res = gradopt.lasso_batch(Xs, Yb2, alphas2, positive=True, **KW)
+    ref = blockwise(Xb2, Yb2, alphas2, positive=True, **KW)
+    same(kind + " positive", res.coef, ref.coef)
+    assert float(np.min(np.asarray(res.coef))) >= 0.0 and bool(np.all(np.asarray(res.converged)))
     print(kind, "done")
 
 check("auto")
@@ -166,6 +173,14 @@ def check(kind):
         same(f"{kind} enet alpha {b}", res.objective[b], ref.objective,
              tol=2e-6 * float(ref.objective))
         same(f"{kind} enet alpha {b} coef", res.coef[b], ref.coef, tol=1e-2)
+    # positive=True: the truth has a negative coefficient, which the constraint holds at 0
+    res = gradopt.lasso_batch(Xs, Yb, alphas, positive=True, **KW)
+    assert float(np.min(np.asarray(res.coef))) >= 0.0 and bool(np.all(np.asarray(res.converged)))
+    for b in (0, B - 1):
+        ref = gradopt.glm(X, Yb[b], datafits.quadratic(), prox.l1(alphas[b], positive=True), **KW)
+        assert float(np.asarray(ref.coef)[1]) == 0.0  # the constraint is active
+        same(f"{kind} positive problem {b} objective", res.objective[b], ref.objective)
+        same(f"{kind} positive problem {b} coef", res.coef[b], ref.coef, tol=1e-8)
 
 check("auto")
 if HAS_EXPLICIT:
@@ -177,10 +192,10 @@ if HAS_EXPLICIT:
 def test_batch_axis_sharded_each_device_solves_its_own_problems():
     out = run_devices(_COMMON + _BATCH_AXIS)
     kinds = 2 if HAS_EXPLICIT else 1
-    assert out.count(" ok ") == kinds * 6 + 2 and out.count(" done") == kinds, out
+    assert out.count(" ok ") == kinds * 7 + 2 and out.count(" done") == kinds, out
 
 
 def test_shared_x_rows_sharded_runs_the_engine_without_gathering_x():
     out = run_devices(_COMMON + _ROWS)
     kinds = 2 if HAS_EXPLICIT else 1
-    assert out.count(" ok ") == kinds * (3 * 8 + 5) and out.count("hlo ok") == kinds, out
+    assert out.count(" ok ") == kinds * (3 * 8 + 5 + 4) and out.count("hlo ok") == kinds, out
