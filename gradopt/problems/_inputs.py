@@ -148,3 +148,13 @@ def warn_alpha_max(alpha: Any, alpha_max: Any, what: str, stacklevel: int = 3) -
             UserWarning,
             stacklevel=stacklevel + 1,
         )
+
+
+def warn_if_null(coef: Any, alpha: Any, alpha_max, what: str, stacklevel: int = 3) -> None:
+    """:func:`warn_alpha_max` after a solve, for the presets: ``alpha_max()`` (a function) is
+    computed only when the concrete solution is ``w = 0``. A solve that selects a feature
+    pays one small transfer of ``coef`` instead of a second pass over ``X`` (docs/glm.md,
+    'Fixed cost per call')."""
+    if is_traced(coef) or is_traced(alpha) or np.ndim(alpha) != 0 or np.any(np.asarray(coef)):
+        return
+    warn_alpha_max(alpha, alpha_max(), what, stacklevel + 1)

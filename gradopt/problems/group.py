@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradopt._validation import check_scalar, concrete_float, densify, is_traced
+from gradopt._validation import check_scalar, densify, is_traced
 from gradopt.problems import _inputs
 from gradopt.problems._result import SparseResult
 from gradopt.datafits import quadratic
@@ -298,9 +298,9 @@ def group_lasso(
     layout = _group_layout(glist, p)
     omega = _group_weights(weights, layout.sizes, dtype)
     w0 = _inputs.check_init(init, (p,), dtype)
-    a = concrete_float(alpha)
-    if a is not None and not any_traced((X, y, omega)):
-        _inputs.warn_alpha_max(a, _alpha_max(X, y, glist, omega, fit_intercept),
-                               "group lasso", stacklevel=2)
-    return _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
-                               tol=tol, max_iter=max_iter)
+    res = _engine_group_lasso(X, y, alpha, glist, omega, w0, fit_intercept=fit_intercept,
+                              tol=tol, max_iter=max_iter)
+    if not any_traced((X, y, omega)):
+        _inputs.warn_if_null(res.coef, alpha, lambda: _alpha_max(X, y, glist, omega, fit_intercept),
+                             "group lasso", stacklevel=2)
+    return res

@@ -298,14 +298,11 @@ def _check_solver(solver, ws_size, stacklevel: int = 5) -> None:
 
 def _enet(X, y, alpha, l1_ratio, **kw):
     res = _enet_solve(X, y, alpha, l1_ratio, **kw)
-    # alpha >= alpha_max gives w = 0: say so (checked only when the solution is
-    # zero, so the common case pays one tiny reduction)
-    if not any(is_traced(v) for v in (X, y, alpha, l1_ratio, res.coef)) and l1_ratio > 0:
-        if not np.any(np.asarray(res.coef)):  # one small transfer, no extra dispatch
-            Xd = X.toarray() if is_scipy_sparse(X) else X  # warned about once already
-            amax = lasso_alpha_max(Xd, y, fit_intercept=kw["fit_intercept"], l1_ratio=l1_ratio,
-                                   positive=kw["positive"])
-            _inputs.warn_alpha_max(alpha, amax, "lasso" if l1_ratio == 1 else "elastic net")
+    if not any(is_traced(v) for v in (X, y, l1_ratio)) and l1_ratio > 0:
+        _inputs.warn_if_null(res.coef, alpha, lambda: lasso_alpha_max(
+            X.toarray() if is_scipy_sparse(X) else X, y, fit_intercept=kw["fit_intercept"],
+            l1_ratio=l1_ratio, positive=kw["positive"]),
+            "lasso" if l1_ratio == 1 else "elastic net", stacklevel=4)
     return res
 
 

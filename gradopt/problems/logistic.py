@@ -102,7 +102,9 @@ def sparse_logistic(
     max_inner = _inputs.check_count("max_inner", max_inner, 1)
     _inputs.check_flag("fit_intercept", fit_intercept)
     X, y = _inputs.check_design(X, y)
-    _inputs.warn_alpha_max(alpha, sparse_logistic_alpha_max(X, y, fit_intercept=fit_intercept)
-                           if not _inputs.is_traced(X) else alpha, "sparse logistic")
-    return glm(X, y, logistic(), l1(alpha), fit_intercept=fit_intercept, tol=tol,
-               max_iter=max_iter, max_epochs=max_inner, init=init)
+    res = glm(X, y, logistic(), l1(alpha), fit_intercept=fit_intercept, tol=tol,
+              max_iter=max_iter, max_epochs=max_inner, init=init)
+    if not _inputs.is_traced(X) and not _inputs.is_traced(y):
+        _inputs.warn_if_null(res.coef, alpha, lambda: sparse_logistic_alpha_max(
+            X, y, fit_intercept=fit_intercept), "sparse logistic")
+    return res

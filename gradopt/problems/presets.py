@@ -88,11 +88,12 @@ def multitask_lasso(X, Y, alpha, *, fit_intercept: bool = False, tol: float = 1e
     """
     check_scalar("alpha", alpha, low=0.0)
     X, Y = _inputs.check_design(X, Y, y_name="Y", y_ndim=(2,))
+    res = glm(X, Y, quadratic(), group_l2(alpha, axis=1), fit_intercept=fit_intercept, tol=tol,
+              max_iter=max_iter, max_epochs=max_epochs, init=init)
     if not _inputs.is_traced(X) and not _inputs.is_traced(Y):
-        _inputs.warn_alpha_max(alpha, glm_alpha_max(X, Y, quadratic(), fit_intercept=fit_intercept),
-                               "multitask lasso")
-    return glm(X, Y, quadratic(), group_l2(alpha, axis=1), fit_intercept=fit_intercept, tol=tol,
-               max_iter=max_iter, max_epochs=max_epochs, init=init)
+        _inputs.warn_if_null(res.coef, alpha, lambda: glm_alpha_max(
+            X, Y, quadratic(), fit_intercept=fit_intercept), "multitask lasso")
+    return res
 
 
 def huber_regression(X, y, alpha, *, delta: float = 1.35, l1_ratio: float = 1.0,
