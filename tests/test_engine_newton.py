@@ -81,6 +81,23 @@ def test_newton_steps_reach_the_solution_in_no_more_epochs(case, fit_intercept):
     assert int(on.n_epochs) <= int(off.n_epochs), (int(on.n_epochs), int(off.n_epochs))
 
 
+@pytest.mark.parametrize("newton", [True, False])
+def test_a_tolerance_at_the_rounding_floor_ends_and_reports_its_own_objective(newton):
+    """At ``tol=1e-14`` the KKT measure reaches its rounding floor: inner solves stop there
+    (they had run to ``max_epochs``, 100 000 here, on every outer iteration), and ``Z`` is
+    recomputed from ``W`` (its increments' rounding had drifted the reported objective
+    upward by 4e-12 and kept the gap above its target)."""
+    jax.config.update("jax_enable_x64", True)
+    X, y = _wide()
+    a = _alpha(X, y, 0.02)
+    sol, p = _solve(X, y, datafits.quadratic(), prox.l1(a), newton, tol=1e-14)
+    assert int(sol.status) == 0 and int(sol.n_epochs) < 20_000, (sol.status, sol.n_epochs)
+    w = np.asarray(sol.iterate.W[:p, 0])
+    P = 0.5 * np.mean((y - X @ w) ** 2) + a * np.sum(np.abs(w))
+    assert abs(float(sol.cert.objective) - P) <= 1e-14 * P, (float(sol.cert.objective), P)
+    assert float(sol.cert.gap) <= 1e-14 * float(sol.p0)
+
+
 def test_newton_steps_cut_the_epochs_of_a_crawling_lasso_and_match_sklearn():
     jax.config.update("jax_enable_x64", True)
     X, y = _wide()

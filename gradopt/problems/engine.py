@@ -137,6 +137,7 @@ GRAM_NEAR = 100  # but not when the KKT is within this factor of the target (doc
 GRAM_AHEAD_MAX = 512  # ... (padded features up to this): docs/glm.md, "Gram form"
 GRAM_AT_ONCE = 32  # padded features up to which the Gram form runs from the start (docs/glm.md)
 GRAM_AT_ONCE_FLOPS = 2 ** 26  # if forming it costs at most this (2 n p^2, padded)
+REFRESH_NEAR = 100  # Z recomputed from W once the KKT measure is within this x its floor
 GRAM_NEWTON_SIZE = 512  # active coordinates a Gram-form Newton step handles (an h x h Cholesky)
 
 
@@ -325,13 +326,27 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool,
     return Certificate(P, gap, kkt, dist, jnp.sqrt(jnp.sum(u * u)), XTu)
 
 
+def _kkt_floor(cert: Certificate, xnorm):
+    """The rounding floor of the KKT measure (and of the inner loops' steps ``L |d|``, which
+    read the same products ``x_j^T u``): ``4 eps sqrt(n) max_j ||x_j|| ||u||``."""
+    return 4 * jnp.finfo(cert.objective.dtype).eps * xnorm * cert.unorm
+
+
+def _refreshed(data: Data, it: Iterate, when):
+    """``it`` with ``Z = X W + b`` recomputed ``when`` (traced) holds. The inner loops move
+    ``Z`` by increments, whose rounding adds up over many epochs; near the rounding floor
+    of the KKT measure it set a floor on the duality gap (docs/glm.md)."""
+    return lax.cond(when, lambda it: it._replace(Z=predictions(data.XT, it.W) + it.b),
+                    lambda it: it, it)
+
+
 def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool):
     """The stopping test, with floors for the rounding of ``P - D`` and of ``X^T u``."""
     eps = jnp.finfo(cert.objective.dtype).eps
     if has_gap:  # an infinite gap (dual point outside the conjugate's domain) never passes
         floor = 32 * eps * jnp.abs(cert.objective)
         return jnp.isfinite(cert.gap) & (cert.gap <= jnp.maximum(tol * p0, floor))
-    return cert.kkt <= jnp.maximum(tol * kkt0, 4 * eps * xnorm * cert.unorm)
+    return cert.kkt <= jnp.maximum(tol * kkt0, _kkt_floor(cert, xnorm))
 
 
 def _working_set(cert: Certificate, data: Data, W, ws_min, columns: Columns | None = None,
@@ -1121,31 +1136,45 @@ def _line_search(datafit, penalty, data: Data, model: _Model, it: Iterate, cand:
 
 
 def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
-    """The best intercept of the null model ``W = 0`` (damped Newton steps)."""
+    """The best intercept of the null model ``W = 0``: Newton steps on ``b`` alone
+    (``b -= t q / H``, ``q`` and ``H`` the datafit's first and second derivatives in ``b``),
+    ``t`` halved from 1 until the datafit does not increase (at most 20 halvings), at most
+    ``steps`` of them, stopping once a step moves ``b`` by less than its rounding. A
+    datafit of bounded curvature takes ``H`` = its curvature bound (steps of ``1/L``).
+    Derivatives: those of a last Newton step from the stopped ``b`` (at a root of ``q``,
+    the implicit function theorem's ``-(dq/dtheta) / (dq/db)``)."""
     k = data.y.shape[1]
     b = jnp.zeros((k,), data.XT.dtype)
     if not fit_intercept:
         return b
+    eps = jnp.finfo(b.dtype).eps
 
     def value(b):
         return datafit.value(data.y, jnp.zeros_like(data.y) + b, data.mask)
 
-    def step(_, b):
+    def slope(b):  # q(b): the tasks' intercepts are separate, so dq/db is diagonal
+        return sample_sum(datafit.gradient(data.y, jnp.zeros_like(data.y) + b, data.mask))
+
+    def step(c):
+        i, b, _ = c
         Z = jnp.zeros_like(data.y) + b
-        q = sample_sum(datafit.gradient(data.y, Z, data.mask))
+        q = slope(b)
         if datafit.newton:
             H = sample_sum(datafit.d2loss(data.y, Z), data.mask) / jnp.sum(data.mask)
         else:
             H = jnp.full_like(q, datafit.curvature)
         d = -q / jnp.maximum(H, jnp.finfo(q.dtype).tiny)
         v0 = value(b)
-        ts = 0.5 ** jnp.arange(20, dtype=b.dtype)
-        vals = jax.vmap(lambda t: value(b + t * d))(ts)
-        ok = vals <= v0
-        t = jnp.where(jnp.any(ok), ts[jnp.argmax(ok)], 0.0)
-        return b + t * d
+        t = lax.while_loop(lambda t: (t > 2.0 ** -20) & ~(value(b + t * d) <= v0),
+                           lambda t: 0.5 * t, jnp.ones((), b.dtype))
+        move = jnp.where(t > 2.0 ** -20, t, 0.0) * d
+        return i + 1, b + move, jnp.any(jnp.abs(move) > 4 * eps * (1 + jnp.abs(b)))
 
-    return lax.fori_loop(0, steps, step, b)
+    b = lax.stop_gradient(lax.while_loop(lambda c: (c[0] < steps) & c[2], step,
+                                         (jnp.zeros((), jnp.int32), b, jnp.ones((), bool)))[1])
+    q, h = jax.jvp(slope, (b,), (jnp.ones_like(b),))
+    h = lax.stop_gradient(h)
+    return b - jnp.where(h > 0, q / jnp.where(h > 0, h, 1.0), 0.0)
 
 
 def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = None,
@@ -1269,7 +1298,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                                 Status.RUNNING)),
         ).astype(jnp.int32)
 
-    def gram_or_residual(s: _Outer, cert: Certificate, model: _Model):
+    def gram_or_residual(s: _Outer, cert: Certificate, model: _Model, tol_in, floor):
         """The Gram form once the residual form's coordinate steps reach ``GRAM_AFTER
         p_pad^2`` (about the cost of forming the Gram, counted in coordinate steps of
         ``O(n)`` against a matrix product's ``O(n p^2)`` at a higher rate: docs/glm.md), or
@@ -1288,7 +1317,8 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                                     columns, s.n_iter)
             cand, epochs = _inner_gram_gathered(
                 datafit, penalty, data, model, s.it, ws, size, fixed, H, cert.XTu,
-                jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0), max_epochs,
+                jnp.maximum(jnp.minimum(INNER_RATIO_GRAM * cert.kkt, tol * kkt0), floor),
+                max_epochs,
                 fit_intercept, newton)
             return cand, epochs, _Gram(H, XTy, jnp.ones((), bool), g.work)
 
@@ -1298,7 +1328,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
         def by_residual(_):
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, *fixed,
-                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, False,
+                                  tol_in, max_epochs, fit_intercept, False,
                                   slow=s.slow)
             return cand, epochs, g._replace(work=g.work + epochs.astype(dtype) * size)
 
@@ -1312,21 +1342,26 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
 
     def step(s: _Outer, cert: Certificate):
         model = _model(datafit, data, s.it.Z, s.damping)
+        # inner solves stop at a fraction of the outer violation, but not below the
+        # rounding of their steps (else, near float64's floor, each ran to max_epochs)
+        floor = _kkt_floor(cert, xnorm)
+        tol_in = jnp.maximum(INNER_RATIO * cert.kkt, floor)
         if s.gram is not None:  # the quadratic datafit: no line search
-            cand, epochs, gram = gram_or_residual(s, cert, model)
-            return cand, s.damping, epochs, gram
+            cand, epochs, gram = gram_or_residual(s, cert, model, tol_in, floor)
+            return _refreshed(data, cand, cert.kkt <= REFRESH_NEAR * floor), s.damping, epochs, gram
         ws, size = _working_set(cert, data, s.it.W, ws_min, columns, s.n_iter)
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
-                                           columns.capacity, INNER_RATIO * cert.kkt,
+                                           columns.capacity, tol_in,
                                            max_epochs, fit_intercept, newton, fixed,
                                            slow=s.slow, one_device=columns.mesh is None)
         else:
             L, Lb, mu = (_curvatures(datafit, data, model, fit_intercept) if datafit.newton
                          else fixed)
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
-                                  INNER_RATIO * cert.kkt, max_epochs, fit_intercept, newton,
+                                  tol_in, max_epochs, fit_intercept, newton,
                                   slow=s.slow)
+        cand = _refreshed(data, cand, cert.kkt <= REFRESH_NEAR * floor)
         if not datafit.newton:  # steps of length 1/L_b already decrease F + G
             return cand, s.damping, epochs, s.gram
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
