@@ -30,12 +30,19 @@ machine; compare the ratios, which are measured side by side in one process.
 def machine() -> str:
     """One line: CPU model, cores, JAX backend and versions, date."""
     cpu = platform.processor() or platform.machine()
-    try:
+    try:  # the model name, and the family / model numbers and widest vector unit: hosts
+        # sold under one name ("AMD EPYC") differ by generation, and timings with them
+        info = {}
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+        cpu = info.get("model name", cpu)
+        flags = info.get("flags", "").split()
+        vector = next((f for f in ("avx512f", "avx2", "avx") if f in flags), None)
+        if "cpu family" in info:
+            cpu += f" (family {info['cpu family']} model {info.get('model', '?')}"
+            cpu += f", {vector})" if vector else ")"
     except OSError:
         pass
     import jax
