@@ -86,7 +86,9 @@ def test_a_tolerance_at_the_rounding_floor_ends_and_reports_its_own_objective(ne
     """At ``tol=1e-14`` the KKT measure reaches its rounding floor: inner solves stop there
     (they had run to ``max_epochs``, 100 000 here, on every outer iteration), and ``Z`` is
     recomputed from ``W`` (its increments' rounding had drifted the reported objective
-    upward by 4e-12 and kept the gap above its target)."""
+    upward by up to 4e-12, 2e-11 relative, and kept the gap above its target). A solve
+    that converges before the floor keeps its increments' rounding, a few 1e-13 relative
+    here (jax 0.6)."""
     jax.config.update("jax_enable_x64", True)
     X, y = _wide()
     a = _alpha(X, y, 0.02)
@@ -94,7 +96,7 @@ def test_a_tolerance_at_the_rounding_floor_ends_and_reports_its_own_objective(ne
     assert int(sol.status) == 0 and int(sol.n_epochs) < 20_000, (sol.status, sol.n_epochs)
     w = np.asarray(sol.iterate.W[:p, 0])
     P = 0.5 * np.mean((y - X @ w) ** 2) + a * np.sum(np.abs(w))
-    assert abs(float(sol.cert.objective) - P) <= 1e-14 * P, (float(sol.cert.objective), P)
+    assert abs(float(sol.cert.objective) - P) <= 1e-12 * P, (float(sol.cert.objective), P)
     assert float(sol.cert.gap) <= 1e-14 * float(sol.p0)
 
 

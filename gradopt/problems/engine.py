@@ -1135,14 +1135,17 @@ def _line_search(datafit, penalty, data: Data, model: _Model, it: Iterate, cand:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(found, a, b), at(t), it), found
 
 
-def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
+def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30,
+                    fixed: bool = False):
     """The best intercept of the null model ``W = 0``: Newton steps on ``b`` alone
     (``b -= t q / H``, ``q`` and ``H`` the datafit's first and second derivatives in ``b``),
     ``t`` halved from 1 until the datafit does not increase (at most 20 halvings), at most
     ``steps`` of them, stopping once a step moves ``b`` by less than its rounding. A
     datafit of bounded curvature takes ``H`` = its curvature bound (steps of ``1/L``).
-    Derivatives: those of a last Newton step from the stopped ``b`` (at a root of ``q``,
-    the implicit function theorem's ``-(dq/dtheta) / (dq/db)``)."""
+    ``fixed``: every step and halving is taken (trip counts fixed; for batched solves, whose
+    batch-sharded program jax 0.6's partitioner did not finish compiling with these loops
+    as ``while_loop``s). Derivatives: those of a last Newton step from the stopped ``b`` (at
+    a root of ``q``, the implicit function theorem's ``-(dq/dtheta) / (dq/db)``)."""
     k = data.y.shape[1]
     b = jnp.zeros((k,), data.XT.dtype)
     if not fit_intercept:
@@ -1155,8 +1158,7 @@ def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
     def slope(b):  # q(b): the tasks' intercepts are separate, so dq/db is diagonal
         return sample_sum(datafit.gradient(data.y, jnp.zeros_like(data.y) + b, data.mask))
 
-    def step(c):
-        i, b, _ = c
+    def step(b):
         Z = jnp.zeros_like(data.y) + b
         q = slope(b)
         if datafit.newton:
@@ -1165,24 +1167,37 @@ def _null_intercept(datafit, data: Data, fit_intercept: bool, steps: int = 30):
             H = jnp.full_like(q, datafit.curvature)
         d = -q / jnp.maximum(H, jnp.finfo(q.dtype).tiny)
         v0 = value(b)
-        t = lax.while_loop(lambda t: (t > 2.0 ** -20) & ~(value(b + t * d) <= v0),
-                           lambda t: 0.5 * t, jnp.ones((), b.dtype))
-        move = jnp.where(t > 2.0 ** -20, t, 0.0) * d
-        return i + 1, b + move, jnp.any(jnp.abs(move) > 4 * eps * (1 + jnp.abs(b)))
+        if fixed:
+            def halve(_, c):
+                t, ok = c
+                ok = ok | (value(b + t * d) <= v0)
+                return jnp.where(ok, t, 0.5 * t), ok
+            t, ok = lax.fori_loop(0, 21, halve, (jnp.ones((), b.dtype), jnp.zeros((), bool)))
+        else:
+            t = lax.while_loop(lambda t: (t > 2.0 ** -20) & ~(value(b + t * d) <= v0),
+                               lambda t: 0.5 * t, jnp.ones((), b.dtype))
+            ok = t > 2.0 ** -20
+        move = jnp.where(ok, t, 0.0) * d
+        return b + move, jnp.any(jnp.abs(move) > 4 * eps * (1 + jnp.abs(b)))
 
-    b = lax.stop_gradient(lax.while_loop(lambda c: (c[0] < steps) & c[2], step,
-                                         (jnp.zeros((), jnp.int32), b, jnp.ones((), bool)))[1])
+    if fixed:
+        b = lax.fori_loop(0, steps, lambda _, b: step(b)[0], b)
+    else:
+        b = lax.while_loop(lambda c: (c[0] < steps) & c[2],
+                           lambda c: (c[0] + 1,) + step(c[1]),
+                           (jnp.zeros((), jnp.int32), b, jnp.ones((), bool)))[1]
+    b = lax.stop_gradient(b)
     q, h = jax.jvp(slope, (b,), (jnp.ones_like(b),))
     h = lax.stop_gradient(h)
     return b - jnp.where(h > 0, q / jnp.where(h > 0, h, 1.0), 0.0)
 
 
 def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = None,
-          form_gram: bool = False) -> Setup:
+          form_gram: bool = False, batched: bool = False) -> Setup:
     """:class:`Setup` of a solve on ``data``; with ``form_gram`` and ``columns.gram`` the
     Gram form's Hessian too (a path's solves then run in the Gram form from their first
-    outer iteration)."""
-    null_b = _null_intercept(datafit, data, fit_intercept)
+    outer iteration). ``batched``: under ``jax.vmap`` (:func:`_null_intercept`'s ``fixed``)."""
+    null_b = _null_intercept(datafit, data, fit_intercept, fixed=batched)
     null_Z = jnp.zeros_like(data.y) + null_b  # X 0 + b
     p0 = datafit.value(data.y, null_Z, data.mask)
     kkt0 = jnp.maximum(jnp.max(jnp.abs(dot(data.XT, datafit.gradient(data.y, null_Z, data.mask)))),
@@ -1246,7 +1261,8 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     tol = jnp.asarray(tol, dtype)
     has_gap = datafit.stop_on_gap
 
-    pre = setup(datafit, data, fit_intercept, columns) if prepared is None else prepared
+    pre = (setup(datafit, data, fit_intercept, columns, batched=not newton) if prepared is None
+           else prepared)
     null_b, p0, kkt0, xnorm, fixed = pre.null_b, pre.p0, pre.kkt0, pre.xnorm, pre.fixed
     null_Z = jnp.zeros_like(data.y) + null_b  # X 0 + b
 
