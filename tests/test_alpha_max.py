@@ -118,6 +118,34 @@ def test_null_intercept_closed_forms_and_gradient():
             np.testing.assert_allclose(grad[i], fd, rtol=1e-5, atol=1e-9)
 
 
+def test_presets_warn_at_alpha_max_only_and_point_at_the_caller():
+    """Each preset warns once ``alpha >= alpha_max`` (its solution is then ``w = 0``),
+    not below it, and the warning names this file (the caller's line)."""
+    import warnings
+
+    groups = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    cases = {
+        "lasso": (lambda a: gradopt.lasso(X, y, a), gradopt.lasso_alpha_max(X, y)),
+        "sparse logistic": (lambda a: gradopt.sparse_logistic(X, y01, a),
+                            gradopt.sparse_logistic_alpha_max(X, y01)),
+        "multitask lasso": (lambda a: gradopt.multitask_lasso(X, Y3, a),
+                            gradopt.glm_alpha_max(X, Y3, df.quadratic())),
+        "group lasso": (lambda a: gradopt.group_lasso(X, y, a, groups),
+                        gradopt.group_lasso_alpha_max(X, y, groups)),
+    }
+    for what, (solve, amax) in cases.items():
+        for scale, expected in ((1.01, 1), (0.5, 0)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                res = solve(scale * float(amax))
+            ours = [w for w in caught if "alpha_max" in str(w.message)]
+            assert len(ours) == expected, (what, scale, [str(w.message) for w in caught])
+            assert bool(np.any(np.asarray(res.coef))) == (expected == 0), (what, scale)
+            if ours:
+                assert what in str(ours[0].message) and ours[0].filename == __file__, (
+                    what, ours[0].filename)
+
+
 def test_separable_takes_the_largest_child():
     g = {"a": jnp.array([3.0, -1.0]), "b": jnp.array([[1.0, 2.0], [2.0, 1.0]])}
     pen = prox.separable({"a": prox.l1(2.0), "b": prox.nuclear(1.0)})

@@ -154,7 +154,13 @@ def warn_if_null(coef: Any, alpha: Any, alpha_max, what: str, stacklevel: int = 
     """:func:`warn_alpha_max` after a solve, for the presets: ``alpha_max()`` (a function) is
     computed only when the concrete solution is ``w = 0``. A solve that selects a feature
     pays one small transfer of ``coef`` instead of a second pass over ``X`` (docs/glm.md,
-    'Fixed cost per call')."""
-    if is_traced(coef) or is_traced(alpha) or np.ndim(alpha) != 0 or np.any(np.asarray(coef)):
+    'Fixed cost per call'). A ``coef`` spread over processes without a full copy on each
+    is skipped (it cannot be read here)."""
+    if is_traced(coef) or is_traced(alpha) or np.ndim(alpha) != 0:
+        return
+    if isinstance(coef, jax.Array) and not (coef.is_fully_addressable
+                                            or coef.is_fully_replicated):
+        return
+    if np.any(np.asarray(coef)):
         return
     warn_alpha_max(alpha, alpha_max(), what, stacklevel + 1)

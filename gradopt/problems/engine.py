@@ -1362,9 +1362,10 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
         # rounding of their steps (else, near float64's floor, each ran to max_epochs)
         floor = _kkt_floor(cert, xnorm)
         tol_in = jnp.maximum(INNER_RATIO * cert.kkt, floor)
+        near = cert.kkt <= REFRESH_NEAR * floor  # the candidate's Z recomputed from its W
         if s.gram is not None:  # the quadratic datafit: no line search
             cand, epochs, gram = gram_or_residual(s, cert, model, tol_in, floor)
-            return _refreshed(data, cand, cert.kkt <= REFRESH_NEAR * floor), s.damping, epochs, gram
+            return _refreshed(data, cand, near), s.damping, epochs, gram
         ws, size = _working_set(cert, data, s.it.W, ws_min, columns, s.n_iter)
         if columns is not None:
             cand, epochs = _inner_gathered(datafit, penalty, data, model, s.it, ws, size,
@@ -1377,7 +1378,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
             cand, epochs = _inner(datafit, penalty, data, model, s.it, ws, size, L, Lb, mu,
                                   tol_in, max_epochs, fit_intercept, newton,
                                   slow=s.slow)
-        cand = _refreshed(data, cand, cert.kkt <= REFRESH_NEAR * floor)
+        cand = _refreshed(data, cand, near)
         if not datafit.newton:  # steps of length 1/L_b already decrease F + G
             return cand, s.damping, epochs, s.gram
         it, found = _line_search(datafit, penalty, data, model, s.it, cand, cert.objective)
