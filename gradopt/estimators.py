@@ -414,14 +414,19 @@ class SparseLogisticRegression(ClassifierMixin, _SparseLinearBase):
                 X, y_idx, alpha, fit_intercept=self.fit_intercept, tol=self.tol,
                 max_iter=max_iter, init=self._warm_init(X.shape[1]),
             )
-        amax = float(sparse_logistic_alpha_max(X, y_idx, fit_intercept=self.fit_intercept))
-        if alpha >= amax:
-            warnings.warn(
-                f"C={self.C:g} <= C_min={1.0 / (n * amax):g}: every coefficient is zero "
-                "(only the intercept is fitted).",
-                UserWarning,
-                stacklevel=2,
-            )
+        # alpha_max only when w = 0 (a second pass over X otherwise); it is 0 when no
+        # feature correlates with the null model's residual (constant columns with an
+        # intercept), and then no C selects a feature
+        if not np.any(np.asarray(res.coef)):
+            amax = float(sparse_logistic_alpha_max(X, y_idx, fit_intercept=self.fit_intercept))
+            if alpha >= amax:
+                c_min = 1.0 / (n * amax) if amax > 0 else np.inf
+                warnings.warn(
+                    f"C={self.C:g} <= C_min={c_min:g}: every coefficient is zero "
+                    "(only the intercept is fitted).",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self.coef_ = self._store(res, type(self).__name__)[None, :]
         self.intercept_ = np.array([self.intercept_], dtype=self.coef_.dtype)
         return self

@@ -199,6 +199,12 @@ def test_constant_target_and_zero_column():
     with pytest.warns(UserWarning, match="every coefficient is zero"):
         clf = SparseLogisticRegression(C=1e-4).fit(X, (y > 4).astype(int))
     np.testing.assert_array_equal(clf.coef_, 0.0)
+    # constant features with an intercept: alpha_max is 0, no C selects a feature (this
+    # divided by zero in the warning's C_min, found by a randomized check)
+    with pytest.warns(UserWarning, match="C_min=inf"):
+        clf = SparseLogisticRegression(C=1.0).fit(np.full((4, 2), 3.0), [0, 1, 0, 1])
+    np.testing.assert_array_equal(clf.coef_, 0.0)
+    assert clf.intercept_[0] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_convergence_warning():
