@@ -214,6 +214,35 @@ def test_support_beyond_the_capacity_converges():
     assert P(w) - P(ref) <= 1e-9 * P(np.zeros(2000)) + 1e-14
 
 
+@pytest.mark.parametrize("datafit", ["quadratic", "poisson"])
+@pytest.mark.parametrize("p", [65, 120])
+def test_ridge_beyond_the_capacity_converges(datafit, p):
+    # n = 11 (16 padded rows): capacity 64 blocks. A ridge's support is every feature: once
+    # 64 were non-zero they held every window, and the 65th stayed at 0 until max_iter
+    # (found by a randomized check); the windows now rotate over the violators too
+    from sklearn.linear_model import PoissonRegressor, Ridge
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(1)
+    n, a = 11, 0.5
+    X = rng.standard_normal((n, p))
+    if datafit == "quadratic":
+        y = X[:, 0] + rng.standard_normal(n)
+        res = gradopt.elastic_net(X, y, a, 0.0, tol=1e-10)
+        ref = Ridge(alpha=a * n, fit_intercept=False, tol=1e-14).fit(X, y)
+        loss = lambda z: 0.5 * np.mean((y - z) ** 2)
+    else:
+        y = rng.poisson(2.0, size=n).astype(float)
+        res = gradopt.poisson_regression(X, y, a, l1_ratio=0.0, fit_intercept=True, tol=1e-10)
+        ref = PoissonRegressor(alpha=a, tol=1e-14, max_iter=10 ** 5).fit(X, y)
+        loss = lambda z: np.mean(np.exp(z) - y * z)
+    w = np.asarray(res.coef)
+    assert bool(res.converged) and np.count_nonzero(w) == p
+    P = lambda w, b: loss(X @ w + b) + 0.5 * a * w @ w
+    excess = P(w, float(res.intercept)) - P(ref.coef_, ref.intercept_)
+    assert -1e-10 <= excess <= float(res.duality_gap) + 1e-12, excess
+    np.testing.assert_allclose(w, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
+
+
 def test_square_lasso_is_gathered_and_matches_sklearn_and_the_plain_engine():
     # n close to p: the quadratic datafit with one task still gathers its working set (every
     # block fits), for the blocked sweeps; other datafits and multitask sweep X in place.

@@ -5,7 +5,6 @@ Shapes are kept inside a few size buckets (n <= 40, p in 17..24 or 80) and
 penalty kinds are shared, so the file compiles a small number of programs."""
 
 import importlib
-import warnings
 
 import cvxpy as cp
 import jax
@@ -424,3 +423,48 @@ def test_huber_wide_small_alpha_converges_with_default_epochs():
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
     np.testing.assert_allclose(float(res.objective), problem.value, rtol=1e-8)
     assert float(res.objective) - problem.value <= float(res.duality_gap) + 1e-10 * problem.value
+
+
+# --------------------------------------------------------------------------- #
+# blocks without strength, designs without columns (found by a randomized check)
+# --------------------------------------------------------------------------- #
+
+
+def test_alpha_zero_and_unpenalized_groups_stop_on_the_kkt_measure():
+    # a block without strength has the conjugate {0}'s indicator: no rescaling of the dual
+    # point reaches it, the gap stays at about P, and these solves ran to max_iter with
+    # the right answer; they now stop on the KKT measure
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 8))
+    y = X @ rng.standard_normal(8) + 0.5 * rng.standard_normal(30)
+    ls = np.linalg.lstsq(X, y, rcond=None)[0]
+    for res in (gradopt.lasso(X, y, 0.0, tol=1e-10), gradopt.elastic_net(X, y, 0.0, 0.5)):
+        assert bool(res.converged)
+        np.testing.assert_allclose(np.asarray(res.coef), ls, atol=1e-6)
+    res = gradopt.multitask_lasso(X, np.column_stack([y, -y]), 0.0, tol=1e-10)
+    assert bool(res.converged)
+    np.testing.assert_allclose(np.asarray(res.coef), np.column_stack([ls, -ls]), atol=1e-6)
+    # an unpenalized group, against CVXPY
+    groups, weights, a = [[0, 1], [2, 3], [4, 5, 6, 7]], np.array([0.0, 1.0, 1.0]), 0.1
+    res = gradopt.glm(X, y, datafits.quadratic(), prox.group_l2(a, groups=groups,
+                                                                  weights=weights), tol=1e-10)
+    assert bool(res.converged)
+    w = cp.Variable(8)
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(y - X @ w) / 60 + a * sum(
+        cp.norm(w[g], 2) for g in groups[1:])))
+    problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    np.testing.assert_allclose(float(res.objective), problem.value, rtol=1e-8)
+
+
+@pytest.mark.parametrize("datafit", ["huber", "poisson"])
+def test_an_all_zero_design_with_an_intercept_converges(datafit):
+    # only the intercept is free: the KKT measure's rounding floor counts its column of
+    # ones (a floor of 0 kept the intercept's rounding above it until max_iter)
+    jax.config.update("jax_enable_x64", True)
+    y = np.random.default_rng(0).poisson(2.0, size=30).astype(float)
+    res = getattr(gradopt, datafit + "_regression")(np.zeros((30, 3)), y, 0.01,
+                                                    fit_intercept=True)
+    assert bool(res.converged) and not np.any(np.asarray(res.coef))
+    if datafit == "poisson":
+        assert float(res.intercept) == pytest.approx(np.log(y.mean()), abs=1e-8)

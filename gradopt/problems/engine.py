@@ -51,7 +51,9 @@ here in pure JAX, one ``lax.while_loop`` per level):
   (``P_0`` the objective of the null model ``W = 0``, best intercept), or, for
   datafits without a conjugate gap (``huber``, ``poisson``: their conjugate
   domains are bounded and the rescaled point may leave them), when the largest
-  block violation is ``<= tol`` times its value at the null model. In low
+  block violation is ``<= tol`` times its value at the null model; so do solves
+  with a block without strength (``alpha = 0``, an unpenalized feature or group),
+  which no rescaling makes dual feasible (:func:`_certifiable`). In low
   precision the tests allow for the rounding of ``P`` and ``D``
   (``gap <= 16 eps (|P| + |D|)`` also counts).
 
@@ -63,7 +65,9 @@ the inner loop sweeps singleton blocks of models whose gradient is linear in ``Z
 (quadratic datafit, Newton models) 16 coordinates per loop step (``BLOCKS``), each
 block's 16 x 16 Hessian formed once per inner solve (:func:`_blocked_sweeps`: the same
 iterates, fewer and larger kernels). A support beyond ``capacity`` is swept in windows, as
-on sharded features. The least-squares datafit with one task is gathered at any width
+on sharded features, rotating over the violators too (a support of exactly ``capacity``
+blocks would otherwise hold every window); ``glm`` does not gather a penalty that holds no
+coefficient at 0 (a ridge). The least-squares datafit with one task is gathered at any width
 (``capacity = min(p_pad, bucket(4 n))``), for the blocked sweeps; only the first ``size``
 blocks' columns are copied (``GATHER_ROWS`` per loop step).
 
@@ -198,7 +202,7 @@ class Setup(NamedTuple):
     null_b: jax.Array  # (k,) the null model's intercept (0 without one)
     p0: jax.Array  # the null model's objective: the gap's scale
     kkt0: jax.Array  # the null model's largest |X^T grad F|: the KKT measure's scale
-    xnorm: jax.Array  # sqrt(max_j ||x_j||^2 n): the rounding floor's scale
+    xnorm: jax.Array  # sqrt(max_j ||x_j||^2 n), the intercept's ones counted: the floor's scale
     fixed: Any  # (L, Lb, mu) of a bounded-curvature datafit on one device, else None
     gram: Any  # the Gram form's Hessian when formed here, else None (formed when it pays)
     XTy: Any  # with ``gram``: X_c diag(h) y, the Gram certificate's constant (else None)
@@ -340,13 +344,31 @@ def _refreshed(data: Data, it: Iterate, when):
                     lambda it: it, it)
 
 
-def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool):
-    """The stopping test, with floors for the rounding of ``P - D`` and of ``X^T u``."""
+def _converged(cert: Certificate, tol, p0, kkt0, xnorm, has_gap: bool, certifiable=True):
+    """The stopping test, with floors for the rounding of ``P - D`` and of ``X^T u``: on the
+    gap where the datafit has one, and also on the KKT measure where the penalty does not
+    let the dual point be rescaled into the conjugate's domain (``certifiable`` false,
+    :func:`_certifiable`) or the datafit has no gap to stop on."""
     eps = jnp.finfo(cert.objective.dtype).eps
-    if has_gap:  # an infinite gap (dual point outside the conjugate's domain) never passes
-        floor = 32 * eps * jnp.abs(cert.objective)
-        return jnp.isfinite(cert.gap) & (cert.gap <= jnp.maximum(tol * p0, floor))
-    return cert.kkt <= jnp.maximum(tol * kkt0, _kkt_floor(cert, xnorm))
+    by_kkt = cert.kkt <= jnp.maximum(tol * kkt0, _kkt_floor(cert, xnorm))
+    if not has_gap:
+        return by_kkt
+    floor = 32 * eps * jnp.abs(cert.objective)
+    # an infinite gap (dual point outside the conjugate's domain) never passes
+    by_gap = jnp.isfinite(cert.gap) & (cert.gap <= jnp.maximum(tol * p0, floor))
+    return by_gap | (~certifiable & by_kkt)
+
+
+def _certifiable(penalty, data: Data):
+    """Whether every real block has a strength, so that rescaling the dual point bounds
+    ``G*(-X^T u)``. A block without one (an unpenalized feature or group, ``alpha = 0``)
+    has the conjugate ``{0}``'s indicator: no rescaling reaches it but ``s = 0``, which
+    leaves ``gap ~ P``. Such solves stop on the KKT measure, as Huber and Poisson do. A
+    block's dual ratio at a unit vector is ``1 / tiny`` or more without strength."""
+    probe = jnp.ones((data.XT.shape[0], 1), data.XT.dtype)
+    ratio = _blocks(penalty.block_dual_ratio, data, probe)
+    real = jnp.any(data.valid, axis=1)
+    return ~jnp.any(real & (ratio * jnp.finfo(probe.dtype).tiny >= 0.5))
 
 
 def _working_set(cert: Certificate, data: Data, W, ws_min, columns: Columns | None = None,
@@ -383,7 +405,11 @@ def _working_set(cert: Certificate, data: Data, W, ws_min, columns: Columns | No
     if columns is not None:
         extra = jnp.minimum(jnp.sum(ties), jnp.maximum(k - jnp.sum(above), 0))
         count = jnp.sum(nonzero | above) + extra
-        return _columns_working_set(columns, nonzero | above, ties, count, n_iter)
+        # a set beyond the capacity is swept in windows that rotate over all of its
+        # violators: a support of exactly ``capacity`` blocks (a ridge) would otherwise hold
+        # every window, and a violating tie would never enter
+        spill = (count > columns.capacity) & ties & (score > 0)
+        return _columns_working_set(columns, nonzero | above | spill, ties, count, n_iter)
     chosen = nonzero | above | (ties & (jnp.cumsum(ties) <= k - jnp.sum(above)))
     slot = jnp.where(chosen, jnp.cumsum(chosen) - 1, nb)
     ws = jnp.full(nb, nb, jnp.int32).at[slot].set(jnp.arange(nb, dtype=jnp.int32), mode="drop")
@@ -1202,7 +1228,10 @@ def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = No
     p0 = datafit.value(data.y, null_Z, data.mask)
     kkt0 = jnp.maximum(jnp.max(jnp.abs(dot(data.XT, datafit.gradient(data.y, null_Z, data.mask)))),
                        jnp.finfo(data.XT.dtype).tiny)
-    xnorm = jnp.sqrt(jnp.max(jnp.sum(data.XT * data.XT, axis=1)) * data.XT.shape[1])
+    column2 = jnp.max(jnp.sum(data.XT * data.XT, axis=1))
+    if fit_intercept:  # the intercept's column of ones (all of X zero: the only one)
+        column2 = jnp.maximum(column2, jnp.sum(data.mask).astype(column2.dtype))
+    xnorm = jnp.sqrt(column2 * data.XT.shape[1])
     # bounded-curvature datafits: the Lipschitz constants do not change (one pass over X)
     # (feature-sharded data: computed on each gathered working set instead)
     null_model = _model(datafit, data, null_Z)
@@ -1260,6 +1289,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
     dtype = data.XT.dtype
     tol = jnp.asarray(tol, dtype)
     has_gap = datafit.stop_on_gap
+    certifiable = _certifiable(penalty, data) if has_gap else True
 
     pre = (setup(datafit, data, fit_intercept, columns, batched=not newton) if prepared is None
            else prepared)
@@ -1306,7 +1336,7 @@ def _solve(datafit, penalty, data: Data, W0, tol, max_iter, max_epochs, *, fit_i
                        (g.H, g.XTy, fixed[2], None if always else g.ready))
 
     def status_of(cert, n_iter, damping):
-        done = _converged(cert, tol, p0, kkt0, xnorm, has_gap)
+        done = _converged(cert, tol, p0, kkt0, xnorm, has_gap, certifiable)
         return jnp.where(
             ~jnp.isfinite(cert.objective), Status.DIVERGED,
             jnp.where(done, Status.CONVERGED,

@@ -34,7 +34,7 @@ from gradopt.problems._compile import jit
 from gradopt.problems._result import SparseResult
 from gradopt.prox.base import Penalty
 from gradopt.prox.group import GroupL2, IndexGroupsL2, group_l2
-from gradopt.prox.sparse import l1
+from gradopt.prox.sparse import L1, ElasticNet, L2Squared, l1
 from gradopt.solve.result import Status
 
 __all__ = ["glm", "glm_alpha_max"]
@@ -210,7 +210,22 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
     return data, Wp, (n, p, k, dtype, squeeze)
 
 
-def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
+def _holds_zeros(penalty) -> bool:
+    """Whether ``penalty`` can hold a coefficient at exactly 0: an l1 part with a positive
+    strength somewhere, or a sign constraint. True where the host cannot tell (traced
+    strengths, other penalties). A ridge's solution (``l2_squared``, ``l1_ratio=0``,
+    ``alpha=0``) has every feature non-zero."""
+    if penalty is None or getattr(penalty, "positive", False):
+        return True
+    if isinstance(penalty, L2Squared):
+        return False
+    if not isinstance(penalty, (L1, ElasticNet)) or any_traced(penalty):
+        return True
+    l1_part = penalty.reg * (penalty.l1_ratio if isinstance(penalty, ElasticNet) else 1.0)
+    return bool(np.any(np.asarray(l1_part) > 0))
+
+
+def _columns(data: engine.Data, datafit=None, penalty=None) -> engine.Columns | None:
     """The engine's gathered modes (:class:`engine.Columns`), chosen by shape:
 
     * ``XT`` sharded along its features: each outer iteration gathers the working set's
@@ -220,7 +235,9 @@ def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
     * one device, the quadratic datafit, singleton blocks, ``p_pad <= GRAM_MAX_P`` and
       ``n_pad >= 2 p_pad``: the Gram form;
     * one device, ``p_pad`` above ``capacity``: the working set gathered into
-      ``capacity`` blocks;
+      ``capacity`` blocks, unless the penalty holds no coefficient at 0 (a ridge, whose
+      support is every feature: windows of ``capacity`` blocks swept in turn took hundreds
+      of outer iterations, :func:`_holds_zeros`);
     * one device, the quadratic datafit with one task, singleton blocks: the working set
       gathered into ``min(p_pad, capacity)`` blocks, for the blocked sweeps of the
       gathered inner loop (docs/glm.md, "Gathered working sets").
@@ -237,6 +254,8 @@ def _columns(data: engine.Data, datafit=None) -> engine.Columns | None:
     if (datafit is not None and datafit.quadratic and g == 1 and nb <= GRAM_MAX_P
             and XT.shape[1] >= 2 * nb):
         return engine.Columns(None, nb, None, gram=True)
+    if capacity < nb and not _holds_zeros(penalty):
+        return None
     if capacity < nb or (datafit is not None and datafit.quadratic and g == 1
                          and data.y.shape[1] == 1):
         return engine.Columns(None, capacity, None)
@@ -364,7 +383,7 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
     # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
     solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
     sol = solve(datafit, penalty, data, W0, tol, max_iter, max_epochs,
-                fit_intercept=bool(fit_intercept), columns=_columns(data, datafit),
+                fit_intercept=bool(fit_intercept), columns=_columns(data, datafit, penalty),
                 newton=not any_batched((data, penalty, W0, tol)))
     return sol, p, squeeze
 
