@@ -148,10 +148,13 @@ def _check_numeric_target(y, name="y"):
 class _RegressorBase(RegressorMixin, _SparseLinearBase):
     def _validate_fit(self, X, y, multi_output=False):
         _check_numeric_target(y)
-        return validate_data(
+        X, y = validate_data(
             self, X, y, dtype=_solve_dtype(), y_numeric=True, accept_sparse=False,
             multi_output=multi_output,
         )
+        # y in X's precision: a float32 y was centred in float32 under float64 X (objective_
+        # off by about 1e-8 relative, beyond the reported gap)
+        return X, np.asarray(y, dtype=X.dtype)
 
     def _fit_enet(self, X, y, l1_ratio, max_iter):
         """Lasso / elastic net by :func:`gradopt.elastic_net` on rows padded to a power of two.
