@@ -213,13 +213,15 @@ def _prepare(X, y, datafit, init, multitask: bool, groups=None):
 def _holds_zeros(penalty) -> bool:
     """Whether ``penalty`` can hold a coefficient at exactly 0: an l1 part with a positive
     strength somewhere, or a sign constraint. True where the host cannot tell (traced
-    strengths, other penalties). A ridge's solution (``l2_squared``, ``l1_ratio=0``,
-    ``alpha=0``) has every feature non-zero."""
+    strengths, device arrays, which are not read back, other penalties). A ridge's solution
+    (``l2_squared``, ``l1_ratio=0``, ``alpha=0``) has every feature non-zero."""
     if penalty is None or getattr(penalty, "positive", False):
         return True
     if isinstance(penalty, L2Squared):
         return False
-    if not isinstance(penalty, (L1, ElasticNet)) or any_traced(penalty):
+    if not isinstance(penalty, (L1, ElasticNet)) or any(
+            isinstance(leaf, (jax.Array, jax.core.Tracer))
+            for leaf in jax.tree_util.tree_leaves(penalty)):
         return True
     l1_part = penalty.reg * (penalty.l1_ratio if isinstance(penalty, ElasticNet) else 1.0)
     return bool(np.any(np.asarray(l1_part) > 0))
