@@ -202,7 +202,7 @@ class Setup(NamedTuple):
     null_b: jax.Array  # (k,) the null model's intercept (0 without one)
     p0: jax.Array  # the null model's objective: the gap's scale
     kkt0: jax.Array  # the null model's largest |X^T grad F|: the KKT measure's scale
-    xnorm: jax.Array  # sqrt(max_j ||x_j||^2 n), the intercept's ones counted: the floor's scale
+    xnorm: jax.Array  # sqrt(max_j ||x_j||^2 n): the rounding floor's scale
     fixed: Any  # (L, Lb, mu) of a bounded-curvature datafit on one device, else None
     gram: Any  # the Gram form's Hessian when formed here, else None (formed when it pays)
     XTy: Any  # with ``gram``: X_c diag(h) y, the Gram certificate's constant (else None)
@@ -316,8 +316,10 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool,
     real = jnp.any(data.valid, axis=1)
     dist = jnp.where(real, _blocks(penalty.block_dist, data, it.W, XTu), -jnp.inf)
     kkt = jnp.max(dist)
-    if fit_intercept:
-        kkt = jnp.maximum(kkt, jnp.linalg.norm(sample_sum(u)))
+    unorm = jnp.sqrt(jnp.sum(u * u))
+    if fit_intercept:  # net of the rounding of its sum of n terms (X all zero: nothing else)
+        rounding = 4 * jnp.finfo(u.dtype).eps * jnp.sum(data.mask) * unorm
+        kkt = jnp.maximum(kkt, jnp.maximum(jnp.linalg.norm(sample_sum(u)) - rounding, 0.0))
     P = datafit.value(data.y, it.Z, data.mask) + penalty_value(penalty, data, it.W)
     gap = jnp.asarray(jnp.inf, P.dtype)
     if datafit.has_conjugate:
@@ -327,7 +329,7 @@ def certify(datafit, penalty, data: Data, it: Iterate, fit_intercept: bool,
         conj = jnp.sum(_blocks(penalty.block_conjugate, data, -s * XTud))
         D = datafit.dual_value(data.y, s * ud, data.mask) - conj
         gap = jnp.where(jnp.isfinite(D), jnp.maximum(P - D, 0.0), jnp.inf)
-    return Certificate(P, gap, kkt, dist, jnp.sqrt(jnp.sum(u * u)), XTu)
+    return Certificate(P, gap, kkt, dist, unorm, XTu)
 
 
 def _kkt_floor(cert: Certificate, xnorm):
@@ -1228,10 +1230,7 @@ def setup(datafit, data: Data, fit_intercept: bool, columns: Columns | None = No
     p0 = datafit.value(data.y, null_Z, data.mask)
     kkt0 = jnp.maximum(jnp.max(jnp.abs(dot(data.XT, datafit.gradient(data.y, null_Z, data.mask)))),
                        jnp.finfo(data.XT.dtype).tiny)
-    column2 = jnp.max(jnp.sum(data.XT * data.XT, axis=1))
-    if fit_intercept:  # the intercept's column of ones (all of X zero: the only one)
-        column2 = jnp.maximum(column2, jnp.sum(data.mask).astype(column2.dtype))
-    xnorm = jnp.sqrt(column2 * data.XT.shape[1])
+    xnorm = jnp.sqrt(jnp.max(jnp.sum(data.XT * data.XT, axis=1)) * data.XT.shape[1])
     # bounded-curvature datafits: the Lipschitz constants do not change (one pass over X)
     # (feature-sharded data: computed on each gathered working set instead)
     null_model = _model(datafit, data, null_Z)
