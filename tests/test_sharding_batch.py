@@ -189,12 +189,14 @@ if HAS_EXPLICIT:
 """
 
 
+@pytest.mark.slow  # a subprocess of about 40-60 s on 2 cores: the slow tier
 def test_batch_axis_sharded_each_device_solves_its_own_problems():
     out = run_devices(_COMMON + _BATCH_AXIS)
     kinds = 2 if HAS_EXPLICIT else 1
     assert out.count(" ok ") == kinds * 7 + 2 and out.count(" done") == kinds, out
 
 
+@pytest.mark.slow  # a subprocess of about 40-60 s on 2 cores: the slow tier
 def test_shared_x_rows_sharded_runs_the_engine_without_gathering_x():
     out = run_devices(_COMMON + _ROWS)
     kinds = 2 if HAS_EXPLICIT else 1

@@ -13,6 +13,8 @@ its collectives are all-reduces of ``n``-vectors (``X w``), of the gathered work
 
 from __future__ import annotations
 
+import pytest
+
 from _spmd import CHILD_HELPERS, HAS_EXPLICIT, needs_explicit, run_devices, run_processes
 
 
@@ -143,6 +145,7 @@ for Xd in (X, jax.device_put(X, jax.devices()[0])):
     assert out.count(" ok ") == 8 and "hlo ok" in out, out  # 6 comparisons, 1 error, the HLO
 
 
+@pytest.mark.slow  # a subprocess of about 40-60 s on 2 cores: the slow tier
 def test_two_processes():
     # 2 processes x 4 devices: each process holds half of the features; every result is read
     # from its replicated copy in every process

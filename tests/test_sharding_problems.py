@@ -10,6 +10,8 @@ the design.
 
 from __future__ import annotations
 
+import pytest
+
 from _spmd import CHILD_HELPERS, HAS_EXPLICIT, needs_explicit, run_devices, run_processes
 
 
@@ -119,6 +121,7 @@ check_hlo(Xs, ys)
     assert out.count(" ok ") == 4 and "hlo ok" in out, out
 
 
+@pytest.mark.slow  # a subprocess of about 40-60 s on 2 cores: the slow tier
 def test_two_processes():
     # 2 processes x 4 devices: X spans devices this process cannot read, so every host
     # check runs on the devices and every result is read from its replicated copy

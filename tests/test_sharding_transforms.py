@@ -136,6 +136,7 @@ def test_auto_axes_state_follows_params_jit_equals_eager_no_recompile_abstract_i
     assert run_devices(AUTO).strip().endswith(f"ok {13}")
 
 
+@pytest.mark.slow  # a subprocess of about 40-60 s on 2 cores: the slow tier
 @pytest.mark.skipif(not hasattr(jax, "set_mesh"),
                     reason="explicit axis types under jax.set_mesh need jax >= 0.7")
 def test_explicit_axes_optax_sharding_in_types_checks():
