@@ -132,6 +132,11 @@ def test_presets_warn_at_alpha_max_only_and_point_at_the_caller():
                             gradopt.glm_alpha_max(X, Y3, df.quadratic())),
         "group lasso": (lambda a: gradopt.group_lasso(X, y, a, groups),
                         gradopt.group_lasso_alpha_max(X, y, groups)),
+        "Huber regression": (lambda a: gradopt.huber_regression(X, y, a, l1_ratio=0.5),
+                             gradopt.glm_alpha_max(X, y, df.huber(1.35),
+                                                   prox.elastic_net(1.0, l1_ratio=0.5))),
+        "Poisson regression": (lambda a: gradopt.poisson_regression(X, counts, a),
+                               gradopt.glm_alpha_max(X, counts, df.poisson())),
     }
     for what, (solve, amax) in cases.items():
         for scale, expected in ((1.01, 1), (0.5, 0)):
@@ -141,9 +146,10 @@ def test_presets_warn_at_alpha_max_only_and_point_at_the_caller():
             ours = [w for w in caught if "alpha_max" in str(w.message)]
             assert len(ours) == expected, (what, scale, [str(w.message) for w in caught])
             assert bool(np.any(np.asarray(res.coef))) == (expected == 0), (what, scale)
-            if ours:
+            if ours:  # the line of the preset's call: the lambda's, not this loop's
                 assert what in str(ours[0].message) and ours[0].filename == __file__, (
                     what, ours[0].filename)
+                assert ours[0].lineno == solve.__code__.co_firstlineno, (what, ours[0].lineno)
 
 
 def test_separable_takes_the_largest_child():

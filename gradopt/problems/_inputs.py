@@ -150,12 +150,14 @@ def warn_alpha_max(alpha: Any, alpha_max: Any, what: str, stacklevel: int = 3) -
         )
 
 
-def warn_if_null(coef: Any, alpha: Any, alpha_max, what: str, stacklevel: int = 3) -> None:
+def warn_if_null(coef: Any, alpha: Any, alpha_max, what: str, stacklevel: int = 2) -> None:
     """:func:`warn_alpha_max` after a solve, for the presets: ``alpha_max()`` (a function) is
     computed only when the concrete solution is ``w = 0``. A solve that selects a feature
     pays one small transfer of ``coef`` instead of a second pass over ``X`` (docs/glm.md,
     'Fixed cost per call'). A ``coef`` spread over processes without a full copy on each
-    is skipped (it cannot be read here)."""
+    is skipped (it cannot be read here). ``stacklevel`` counts from the function that
+    calls this one: 2 (the default) names the line that called that function, 3 the line
+    one frame further out, for a preset that reaches this through a helper."""
     if is_traced(coef) or is_traced(alpha) or np.ndim(alpha) != 0:
         return
     if isinstance(coef, jax.Array) and not (coef.is_fully_addressable

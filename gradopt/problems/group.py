@@ -302,5 +302,5 @@ def group_lasso(
                               tol=tol, max_iter=max_iter)
     if not any_traced((X, y, omega)):
         _inputs.warn_if_null(res.coef, alpha, lambda: _alpha_max(X, y, glist, omega, fit_intercept),
-                             "group lasso", stacklevel=2)
+                             "group lasso")
     return res

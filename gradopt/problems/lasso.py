@@ -302,7 +302,7 @@ def _enet(X, y, alpha, l1_ratio, **kw):
         _inputs.warn_if_null(res.coef, alpha, lambda: lasso_alpha_max(
             X.toarray() if is_scipy_sparse(X) else X, y, fit_intercept=kw["fit_intercept"],
             l1_ratio=l1_ratio, positive=kw["positive"]),
-            "lasso" if l1_ratio == 1 else "elastic net", stacklevel=4)
+            "lasso" if l1_ratio == 1 else "elastic net", stacklevel=3)
     return res
 
 

@@ -120,8 +120,9 @@ def huber_regression(X, y, alpha, *, delta: float = 1.35, l1_ratio: float = 1.0,
         >>> np.round(np.asarray(res.coef), 1).tolist()[:2], bool(res.converged)
         ([1.0, -1.0], True)
     """
-    return glm(X, y, huber(delta), _enet_or_l1(alpha, l1_ratio), fit_intercept=fit_intercept,
-               tol=tol, max_iter=max_iter, max_epochs=max_epochs, init=init)
+    return _sparse_regression(X, y, huber(delta), alpha, l1_ratio, "Huber regression",
+                              fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                              max_epochs=max_epochs, init=init)
 
 
 def poisson_regression(X, y, alpha, *, l1_ratio: float = 1.0, fit_intercept: bool = False,
@@ -145,8 +146,21 @@ def poisson_regression(X, y, alpha, *, l1_ratio: float = 1.0, fit_intercept: boo
         >>> bool(res.converged), round(float(res.intercept), 1)
         (True, 1.0)
     """
-    return glm(X, y, poisson(), _enet_or_l1(alpha, l1_ratio), fit_intercept=fit_intercept,
-               tol=tol, max_iter=max_iter, max_epochs=max_epochs, init=init)
+    return _sparse_regression(X, y, poisson(), alpha, l1_ratio, "Poisson regression",
+                              fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
+                              max_epochs=max_epochs, init=init)
+
+
+def _sparse_regression(X, y, datafit, alpha, l1_ratio, what: str, **kw) -> SparseResult:
+    """``glm`` with the elastic-net penalty, warning as the lasso does when ``alpha >=
+    alpha_max`` made the solution 0 (``alpha_max`` of ``elastic_net(1, l1_ratio)``,
+    computed only then; a ridge, ``l1_ratio = 0``, has none)."""
+    res = glm(X, y, datafit, _enet_or_l1(alpha, l1_ratio), **kw)
+    if l1_ratio > 0 and not (_inputs.is_traced(X) or _inputs.is_traced(y)):
+        _inputs.warn_if_null(res.coef, alpha, lambda: glm_alpha_max(
+            X, y, datafit, _enet_or_l1(1.0, l1_ratio), fit_intercept=kw["fit_intercept"]),
+            what, stacklevel=3)
+    return res
 
 
 @dataclasses.dataclass(frozen=True)
