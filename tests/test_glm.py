@@ -474,3 +474,58 @@ def test_an_all_zero_design_with_an_intercept_converges(datafit):
         b = minimize_scalar(lambda b: np.mean(h(y - b)), bounds=(0, 10), method="bounded",
                             options=dict(xatol=1e-12)).x
     assert float(res.intercept) == pytest.approx(b, abs=1e-6)
+
+
+def _ridge_reference(X, y, a2, fit_intercept):
+    """``argmin 1/(2n) ||y - X w - b||^2 + sum_j a2_j w_j^2 / 2`` by NumPy's solver."""
+    n = X.shape[0]
+    xm, ym = (X.mean(0), y.mean(0)) if fit_intercept else (0.0, 0.0)
+    Xc, yc = X - xm, y - ym
+    w = np.linalg.solve(Xc.T @ Xc + n * np.diag(np.broadcast_to(a2, X.shape[1])), Xc.T @ yc)
+    return w, ym - xm @ w if fit_intercept else 0.0
+
+
+@pytest.mark.parametrize("n,p,rho", [(20, 300, 0.0), (60, 50, 0.99), (30, 90, 0.9)])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_a_ridge_converges_from_its_direct_solution(n, p, rho, fit_intercept):
+    """A least-squares ridge (l2_squared, elastic_net with l1_ratio=0; scalar and
+    per-feature strengths; one task and three) starts from its solution by one linear
+    system: coordinate descent alone ran out of its 100 outer iterations on these at
+    default settings (p > n, or correlated columns, with a small strength)."""
+    rng = np.random.default_rng(n + p)
+    X = rng.standard_normal((n, p))
+    X = X + rho / (1 - rho) * X[:, :1] if rho else X  # columns correlated about rho
+    Y = X[:, :3] @ rng.standard_normal((3, 3)) + 0.1 * rng.standard_normal((n, 3))
+    weights = rng.uniform(0.5, 2.0, p)
+    for penalty, a2 in [(prox.l2_squared(1e-4), 1e-4),
+                        (prox.elastic_net(1e-3 * weights, l1_ratio=0.0), 1e-3 * weights)]:
+        for y in (Y[:, 0], Y):
+            res = gradopt.glm(X, y, datafits.quadratic(), penalty, fit_intercept=fit_intercept)
+            w, b = _ridge_reference(X, y, a2, fit_intercept)
+            assert bool(res.converged) and int(res.n_iter) <= 1, (penalty, y.shape)
+            scale = np.abs(w).max()
+            np.testing.assert_allclose(np.asarray(res.coef), w, atol=1e-8 * scale)
+            np.testing.assert_allclose(np.asarray(res.intercept), b, atol=1e-8 * max(scale, 1))
+
+
+def test_ridge_estimator_and_float32_against_scikit_learn():
+    """``ElasticNet(l1_ratio=0)`` on a wide design equals scikit-learn's ``Ridge`` with
+    ``alpha * n`` (its objective is ``||y - Xw||^2 + alpha ||w||^2``); a float32 ridge
+    converges to the float64 solution within float32's precision."""
+    from sklearn.linear_model import Ridge
+
+    from gradopt.estimators import ElasticNet as GradoptElasticNet
+
+    rng = np.random.default_rng(3)
+    n, p, alpha = 40, 400, 1e-3
+    X = rng.standard_normal((n, p))
+    y = X[:, :4] @ np.ones(4) + 0.1 * rng.standard_normal(n)
+    ref = Ridge(alpha=alpha * n, solver="cholesky").fit(X, y)
+    est = GradoptElasticNet(alpha=alpha, l1_ratio=0.0).fit(X, y)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(est.coef_, ref.coef_, atol=1e-7 * scale)
+    np.testing.assert_allclose(est.intercept_, ref.intercept_, atol=1e-7 * scale)
+    res = gradopt.glm(X.astype(np.float32), y.astype(np.float32), datafits.quadratic(),
+                      prox.l2_squared(alpha), fit_intercept=True, tol=1e-5)
+    assert res.coef.dtype == jnp.float32 and bool(res.converged)
+    np.testing.assert_allclose(np.asarray(res.coef), ref.coef_, atol=1e-3 * scale)

@@ -43,6 +43,10 @@ DEFAULT_MAX_ITER = 100
 DEFAULT_MAX_EPOCHS = 10_000  # as the lasso presets' epochs per working-set iteration (docs/glm.md)
 HOST_PAD_MAX_BYTES = 1 << 22  # NumPy designs up to 4 MB are padded on the host
 GRAM_MAX_P = 2048  # Gram form (once it pays: engine.GRAM_AFTER) for least squares up to this p_pad
+# a least-squares ridge starts from its direct solution (_ridge_start) while the system's
+# flops, min(n_pad, p_pad)^2 max(n_pad, p_pad), stay within these (wide: p_pad > n_pad)
+DIRECT_RIDGE_FLOPS_WIDE = 2 ** 36
+DIRECT_RIDGE_FLOPS_TALL = 2 ** 33
 
 
 def bucket(m: int) -> int:
@@ -227,6 +231,47 @@ def _holds_zeros(penalty) -> bool:
     return bool(np.any(np.asarray(l1_part) > 0))
 
 
+
+def _ridge_strengths(penalty, p: int):
+    """The per-feature ``l2`` strengths ``a2`` of a ridge penalty (``l2_squared``, or
+    ``elastic_net`` with ``l1_ratio = 0``) whose strengths are known on the host and
+    positive on each of the ``p`` real features; else None (an l1 part, a sign constraint,
+    traced or device strengths, a zero strength)."""
+    if _holds_zeros(penalty):
+        return None
+    if isinstance(penalty, L2Squared):
+        a2 = np.asarray(penalty.reg, float)
+    elif isinstance(penalty, ElasticNet):
+        a2 = np.asarray(penalty.reg, float) * (1.0 - np.asarray(penalty.l1_ratio, float))
+    else:
+        return None
+    a2 = np.broadcast_to(a2, (p,))
+    return a2 if np.all(a2 > 0) else None
+
+
+@functools.partial(jax.jit, static_argnums=(4,))
+def _ridge_direct(XT, y, mask, a2, fit_intercept: bool):
+    """The ridge ``min 1/(2n) ||y - X w - b||^2 + sum_j a2_j w_j^2 / 2`` by one Cholesky
+    factorization, on the engine's padded data (``a2 = 0``: a padding feature, ``w_j = 0``):
+    ``(X_c^T X_c + n diag(a2)) w = X_c^T y_c`` where ``p_pad <= n_pad``, else the dual form
+    ``w = diag(a2)^{-1} X_c^T u``, ``(X_c diag(a2)^{-1} X_c^T + n I) u = y_c`` (``X_c``,
+    ``y_c`` centred over the real samples for the intercept). Zeros where it is not finite."""
+    n = jnp.sum(mask)
+    if fit_intercept:
+        XT = (XT - (XT @ mask / n)[:, None]) * mask
+        y = (y - mask @ y / n) * mask[:, None]
+    p_pad, n_pad = XT.shape
+    if p_pad <= n_pad:
+        A = XT @ XT.T + jnp.diag(jnp.where(a2 > 0, n * a2, 1.0))
+        W = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(A, lower=True), XT @ y)
+    else:
+        dinv = jnp.where(a2 > 0, 1.0 / jnp.where(a2 > 0, a2, 1.0), 0.0)
+        K = (XT.T * dinv) @ XT + n * jnp.eye(n_pad, dtype=XT.dtype)
+        U = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(K, lower=True), y)
+        W = dinv[:, None] * (XT @ U)
+    return jnp.where(jnp.all(jnp.isfinite(W)), W, 0.0)
+
+
 def _columns(data: engine.Data, datafit=None, penalty=None) -> engine.Columns | None:
     """The engine's gathered modes (:class:`engine.Columns`), chosen by shape:
 
@@ -310,7 +355,10 @@ def glm(
       max_iter: maximum outer (working-set / proximal Newton) iterations.
       max_epochs: maximum coordinate-descent epochs per outer iteration.
       init: initial coefficients (warm start); a start whose objective
-        overflows is replaced by zeros.
+        overflows is replaced by zeros. A least-squares ridge (``l2_squared``,
+        ``elastic_net`` with ``l1_ratio=0``, positive strengths known on the
+        host) starts from its solution by one linear system instead, up to a
+        size (docs/glm.md, "Ridge: a direct start").
 
     Returns:
       :class:`SparseResult` with ``coef``, ``intercept``, ``objective``,
@@ -381,6 +429,7 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
     data, W0, (n, p, k, dtype, squeeze) = _prepare(X, y, datafit, init, multitask=False,
                                                    groups=groups)
     _check_penalty(penalty, p)
+    W0 = _ridge_start(datafit, penalty, data, W0, p, fit_intercept, groups)
     penalty = _per_feature(penalty, data.XT.shape[0], dtype)
     # traced inputs (jax.grad, jax.jvp, jit...) get the implicit derivative; NumPy ones skip it
     solve = engine.solve_differentiable if any_traced((data, penalty, W0)) else engine.solve
@@ -388,6 +437,31 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
                 fit_intercept=bool(fit_intercept), columns=_columns(data, datafit, penalty),
                 newton=not any_batched((data, penalty, W0, tol)))
     return sol, p, squeeze
+
+
+
+def _ridge_start(datafit, penalty, data: engine.Data, W0, p: int, fit_intercept, groups):
+    """The start of a ridge on the quadratic datafit: its solution by one linear system
+    (:func:`_ridge_direct`), which the engine then certifies (and polishes, if rounding
+    left a gap). Coordinate descent alone needs thousands of epochs on a ridge with
+    ``p > n`` or correlated features and a small strength (docs/glm.md, "Ridge"). Only
+    where the strengths of ``penalty`` (as given) are known and positive
+    (:func:`_ridge_strengths`), nothing is traced or sharded, and the system costs at most
+    ``DIRECT_RIDGE_FLOPS_WIDE`` flops (``p_pad > n_pad``) or ``DIRECT_RIDGE_FLOPS_TALL``;
+    else ``W0``. The solution is unique, so a given ``init`` is not needed."""
+    p_pad, n_pad = data.XT.shape
+    budget = DIRECT_RIDGE_FLOPS_WIDE if p_pad > n_pad else DIRECT_RIDGE_FLOPS_TALL
+    if (not datafit.quadratic or groups is not None or _sharding.is_sharded(data.XT)
+            or min(p_pad, n_pad) ** 2 * max(p_pad, n_pad) > budget
+            or any_traced((data, penalty, W0))):
+        return W0
+    a2 = _ridge_strengths(penalty, p)
+    if a2 is None:
+        return W0
+    dtype = data.XT.dtype
+    a2_pad = np.zeros(data.XT.shape[0], dtype)  # padding features: 0, so w_j = 0
+    a2_pad[:p] = a2
+    return _ridge_direct(data.XT, data.y, data.mask, a2_pad, bool(fit_intercept))
 
 
 def any_traced(tree) -> bool:
