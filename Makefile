@@ -64,6 +64,7 @@ bench: $(VENV)/.bench
 	$(PY) benchmarks/proximal.py
 	$(PY) benchmarks/lasso.py
 	$(PY) benchmarks/glm.py
+	$(PY) benchmarks/ridge.py
 	$(PY) benchmarks/first_result.py
 	$(PY) benchmarks/minimize_overhead.py
 	$(PY) benchmarks/lbfgsb.py
