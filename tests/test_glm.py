@@ -485,7 +485,7 @@ def _ridge_reference(X, y, a2, fit_intercept):
     return w, ym - xm @ w if fit_intercept else 0.0
 
 
-@pytest.mark.parametrize("n,p,rho", [(20, 300, 0.0), (60, 50, 0.99), (30, 90, 0.9)])
+@pytest.mark.parametrize("n,p,rho", [(20, 300, 0.0), (60, 50, 0.99)])
 @pytest.mark.parametrize("fit_intercept", [False, True])
 def test_a_ridge_converges_from_its_direct_solution(n, p, rho, fit_intercept):
     """A least-squares ridge (l2_squared, elastic_net with l1_ratio=0; scalar and
@@ -497,15 +497,14 @@ def test_a_ridge_converges_from_its_direct_solution(n, p, rho, fit_intercept):
     X = X + rho / (1 - rho) * X[:, :1] if rho else X  # columns correlated about rho
     Y = X[:, :3] @ rng.standard_normal((3, 3)) + 0.1 * rng.standard_normal((n, 3))
     weights = rng.uniform(0.5, 2.0, p)
-    for penalty, a2 in [(prox.l2_squared(1e-4), 1e-4),
-                        (prox.elastic_net(1e-3 * weights, l1_ratio=0.0), 1e-3 * weights)]:
-        for y in (Y[:, 0], Y):
-            res = gradopt.glm(X, y, datafits.quadratic(), penalty, fit_intercept=fit_intercept)
-            w, b = _ridge_reference(X, y, a2, fit_intercept)
-            assert bool(res.converged) and int(res.n_iter) <= 1, (penalty, y.shape)
-            scale = np.abs(w).max()
-            np.testing.assert_allclose(np.asarray(res.coef), w, atol=1e-8 * scale)
-            np.testing.assert_allclose(np.asarray(res.intercept), b, atol=1e-8 * max(scale, 1))
+    for penalty, a2, y in [(prox.l2_squared(1e-4), 1e-4, Y[:, 0]),
+                           (prox.elastic_net(1e-3 * weights, l1_ratio=0.0), 1e-3 * weights, Y)]:
+        res = gradopt.glm(X, y, datafits.quadratic(), penalty, fit_intercept=fit_intercept)
+        w, b = _ridge_reference(X, y, a2, fit_intercept)
+        assert bool(res.converged) and int(res.n_iter) <= 1, (penalty, y.shape)
+        scale = np.abs(w).max()
+        np.testing.assert_allclose(np.asarray(res.coef), w, atol=1e-8 * scale)
+        np.testing.assert_allclose(np.asarray(res.intercept), b, atol=1e-8 * max(scale, 1))
 
 
 def test_ridge_estimator_and_float32_against_scikit_learn():
