@@ -212,9 +212,10 @@ def _reset_peak():
 
 
 def _minimal_ista(X, y, alpha, steps=300):
-    """The smallest compiled JAX solver of the same lasso: ``steps`` ISTA steps with the step
-    ``1 / ||X||_F^2`` (valid, not tuned) in one ``while_loop``, on ``X`` as given (no padding,
-    no transpose). It measures what any JAX program of this problem keeps, not a solver."""
+    """The smallest compiled JAX solver of the same lasso: ``steps`` ISTA steps of length
+    ``1 / L``, ``L = ||X||_F^2 / n`` (a bound on the gradient's Lipschitz constant: valid, not
+    tuned), in one ``while_loop`` on ``X`` as given (no padding, no transpose). It measures
+    what any JAX program of this problem keeps, not a solver."""
     import jax
     import jax.numpy as jnp
     from jax import lax

@@ -114,7 +114,6 @@ def main():
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    sys.path.insert(0, HERE)
     from _report import fmt_time, git_revision, machine, write_section
     from lasso import correlated_data
 
@@ -226,7 +225,11 @@ OBSERVATIONS = (
     "shape does not tell whether the columns are correlated. Against scikit-learn's Ridge "
     "(a Cholesky of the smaller system, as here): 0.44-0.69× on the correlated and the "
     "2000×1000 designs, 1.2-1.8× on 300×3000, 1000×500 ρ=0.99 α=1e-3 and 500×600, 2.0× on "
-    "10000×100 and 2.2-4.2× on 100×20000, where scikit-learn's solve of a 100×100 system "
+    "10000×100 and 2.2-4.2× on 100×20000 in this run; a second run minutes later (not "
+    "recorded) gave 0.90-1.36× on the correlated designs, 0.70-1.50× on the uncorrelated "
+    "tall ones and 2.2-2.6× on 100×20000: scikit-learn's times of 13-56 ms moved by up to "
+    "2.3× between the runs, gradopt's by up to 38 %, skglm's by up to 30 % and coordinate "
+    "descent alone's by less than 15 %. On 100×20000 scikit-learn's solve of a 100×100 system "
     "takes 13 ms and gradopt adds the padded transpose of X (20000 → 20480 features) and "
     "the engine's certificate (passes over X) to a similar solve. skglm's Anderson "
     "coordinate descent took 0.3-18 s on the correlated designs (not run on the 100×20000 "

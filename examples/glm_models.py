@@ -1,4 +1,4 @@
-"""One engine, five models: robust, count, multitask, sparse and group-sparse logistic regression.
+"""One engine, six models: robust, count, multitask, sparse and group-sparse logistic regression, ridge.
 
 A sparse truth (5 of 200 features) generates four kinds of targets from the
 same design, and each is solved by ``gradopt.glm`` with the matching datafit
@@ -13,7 +13,11 @@ and an l1-type penalty:
 * **logistic** labels, against scikit-learn's ``LogisticRegression`` (saga);
 * the same labels with a **group** penalty over 40 groups of 5 consecutive
   features (``prox.group_l2(alpha, groups=...)``, the groups as the engine's
-  blocks): whole groups enter or leave; checked against CVXPY when installed.
+  blocks): whole groups enter or leave; checked against CVXPY when installed;
+* a **ridge** (``prox.l2_squared``) on the first 50 rows, more features than
+  samples, against scikit-learn's ``Ridge``: gradopt starts a least-squares
+  ridge from its direct solution and certifies it (its support is every
+  feature).
 
 The table prints, for each model, the time of the solve (after its one
 compilation), the certificate (duality gap, or KKT violation for Huber and
@@ -36,7 +40,7 @@ jax.config.update("jax_enable_x64", True)
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression, MultiTaskLasso  # noqa: E402
+from sklearn.linear_model import LogisticRegression, MultiTaskLasso, Ridge  # noqa: E402
 
 import gradopt  # noqa: E402
 from gradopt import datafits, prox  # noqa: E402
@@ -129,6 +133,14 @@ def main():
     except Exception as e:  # CVXPY missing or its solver failed
         print(f"(CVXPY reference for the group penalty skipped: {type(e).__name__})")
     rows.append(("group logistic", t_gr, gr, dist, ref))
+
+    # a ridge with more features than samples: solved directly, then certified
+    a_rg, Xw, yw = 0.01, X[:50], y[:50]
+    rg, t_rg = timed(lambda: gradopt.glm(Xw, yw, datafits.quadratic(), prox.l2_squared(a_rg),
+                                         fit_intercept=True))
+    skr = Ridge(alpha=a_rg * len(yw)).fit(Xw, yw)  # its objective: ||y - Xw||^2 + alpha ||w||^2
+    rows.append(("ridge (50 x 200)", t_rg, rg, np.abs(np.asarray(rg.coef) - skr.coef_).max(),
+                 "sklearn"))
 
     print(f"{'model':18s} {'time':>9s} {'status':>9s} {'gap':>9s} {'support found':28s} "
           f"{'vs reference':>22s}")

@@ -231,7 +231,6 @@ def _holds_zeros(penalty) -> bool:
     return bool(np.any(np.asarray(l1_part) > 0))
 
 
-
 def _ridge_strengths(penalty, p: int):
     """The per-feature ``l2`` strengths ``a2`` of a ridge penalty (``l2_squared``, or
     ``elastic_net`` with ``l1_ratio = 0``) whose strengths are known on the host and
@@ -437,7 +436,6 @@ def solve_glm(X, y, datafit, penalty, *, fit_intercept, tol, max_iter, max_epoch
                 fit_intercept=bool(fit_intercept), columns=_columns(data, datafit, penalty),
                 newton=not any_batched((data, penalty, W0, tol)))
     return sol, p, squeeze
-
 
 
 def _ridge_start(datafit, penalty, data: engine.Data, W0, p: int, fit_intercept, groups):
